@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * onvm_dp.h - data-path pieces shared by onvm-mgr and libonvm_nf:
+ * sleeping and waking through a futex in shared memory, steering a packet
+ * to an instance of a service, handing a burst to an instance, freeing.
+ * One implementation, used by the manager (port rx) and by NFs (NF to NF).
+ */
+#ifndef ONVM_DP_H
+#define ONVM_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "onvm_common.h"
+
+/* Process-local view of the shared state; filled by onvm_dp_attach(). */
+struct onvm_dp {
+	struct onvm_shared *sh;
+	int meta_off;
+};
+
+/* Find the shared memzone and the meta dynfield; 0 or -errno. */
+int onvm_dp_attach(struct onvm_dp *dp);
+
+static inline struct onvm_pkt_meta *
+onvm_dp_meta(const struct onvm_dp *dp, struct rte_mbuf *m)
+{
+	return onvm_meta(m, dp->meta_off);
+}
+
+/* Free a packet (clears its owner tag so crash reclaim never sees it). */
+void onvm_dp_free(const struct onvm_dp *dp, struct rte_mbuf *m);
+void onvm_dp_free_bulk(const struct onvm_dp *dp, struct rte_mbuf **m, unsigned int n);
+
+/* Work check run after announcing sleep: true if work came in meanwhile. */
+typedef bool (*onvm_dp_pending_t)(void *arg);
+
+/* Announce sleep in *sleeping, then wait on *seq unless pending(arg) says
+ * work came in between; returns true when woken (false on timeout). */
+bool onvm_dp_sleep(uint32_t *sleeping, uint32_t *seq, onvm_dp_pending_t pending, void *arg,
+		   uint64_t timeout_ns);
+
+/* onvm_dp_pending_t for "this ring is not empty". */
+bool onvm_dp_ring_pending(void *ring);
+/* Wake a sleeper after work was handed to it. */
+void onvm_dp_wake(uint32_t *sleeping, uint32_t *seq);
+
+/* The instance of service `svc` that a new packet should go to; `flow` and
+ * `pos` give the flow's pinned choice.  ONVM_NONE when no live instance. */
+uint16_t onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos);
+
+/* Instance of `svc` with the most spare capacity (ties: fewest flows). */
+uint16_t onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc);
+
+/* Hand n packets to instance `id`'s rx ring and wake it if asleep.  What
+ * does not fit is freed and counted in its rx_drop.  Returns packets
+ * enqueued. */
+unsigned int onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts,
+			     unsigned int n);
+
+#endif /* ONVM_DP_H */

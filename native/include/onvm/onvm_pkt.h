@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * onvm_pkt.h - reading a packet's 5-tuple (manager's flow table, NFs).
+ */
+#ifndef ONVM_PKT_H
+#define ONVM_PKT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+/* Host byte order; all zero but `proto` for what is not IPv4. */
+struct onvm_5tuple {
+	uint32_t src_ip, dst_ip;
+	uint16_t src_port, dst_port;
+	uint8_t proto;
+};
+
+/* Fill t from an Ethernet/IPv4 packet; returns 0, or -1 if not IPv4. */
+static inline int
+onvm_pkt_5tuple(const struct rte_mbuf *pkt, struct onvm_5tuple *t)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(pkt, const struct rte_ether_hdr *);
+	const struct rte_ipv4_hdr *ip;
+	uint32_t l3 = sizeof(*eth), ihl;
+
+	*t = (struct onvm_5tuple){ 0 };
+	if (pkt->data_len < l3 + sizeof(*ip) ||
+	    eth->ether_type != rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+		return -1;
+	ip = (const struct rte_ipv4_hdr *)((const uint8_t *)eth + l3);
+	t->src_ip = rte_be_to_cpu_32(ip->src_addr);
+	t->dst_ip = rte_be_to_cpu_32(ip->dst_addr);
+	t->proto = ip->next_proto_id;
+	ihl = (uint32_t)(ip->version_ihl & 0xf) * 4;
+	if ((t->proto == IPPROTO_UDP || t->proto == IPPROTO_TCP) &&
+	    (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) == 0 &&
+	    pkt->data_len >= l3 + ihl + 4) {
+		const uint16_t *ports = (const uint16_t *)((const uint8_t *)ip + ihl);
+
+		t->src_port = rte_be_to_cpu_16(ports[0]);
+		t->dst_port = rte_be_to_cpu_16(ports[1]);
+	}
+	return 0;
+}
+
+#endif /* ONVM_PKT_H */

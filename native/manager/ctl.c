@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * The control socket: Unix stream socket, mode 0600, one JSON object per
+ * line in, one per line out.  Protocol: native/README.md.  Runs in the
+ * control thread with the stats period and the reclaim of dead NFs.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_mempool.h>
+
+#include "onvm/onvm_ctl.h"
+
+#include "mgr.h"
+
+#define MAX_CLIENTS 256
+#define STATS_PERIOD_MS 100
+
+struct client {
+	int fd;
+	int inst;                 /* instance registered on it, -1 none */
+	size_t used;
+	char buf[ONVM_CTL_MAX_LINE];
+};
+
+static struct client *clients[MAX_CLIENTS];
+
+int
+ctl_open(struct mgr *m, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(m->ctl_path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control socket path too long: %s", m->ctl_path);
+		return -1;
+	}
+	memcpy(sa.sun_path, m->ctl_path, strlen(m->ctl_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(m->ctl_path);   /* stale: main() checked no manager answers on it */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(m->ctl_path, 0600) < 0 ||
+	    listen(fd, 64) < 0)
+		goto fail;
+	m->ctl_listen_fd = fd;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", m->ctl_path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+void
+ctl_close(struct mgr *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if (clients[i] != NULL) {
+			close(clients[i]->fd);
+			free(clients[i]);
+			clients[i] = NULL;
+		}
+	}
+	if (m->ctl_listen_fd >= 0) {
+		close(m->ctl_listen_fd);
+		m->ctl_listen_fd = -1;
+		unlink(m->ctl_path);
+	}
+}
+
+static json_t *
+error_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static json_t *
+error_reply(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+static const char *
+state_name(uint32_t s)
+{
+	static const char *names[] = { "free", "starting", "running", "draining", "dead" };
+
+	return s < RTE_DIM(names) ? names[s] : "?";
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static json_t *
+cmd_status(struct mgr *m)
+{
+	struct onvm_shared *sh = m->sh;
+	json_t *ports = json_array();
+	unsigned int i, nfs = 0;
+
+	for (i = 0; i < m->n_ports; i++) {
+		const struct mgr_port *p = &m->ports[i];
+
+		json_array_append_new(ports,
+			json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id", (int)i,
+				  "name", p->devname, "spec", p->spec, "rx", (json_int_t)p->rx,
+				  "tx", (json_int_t)p->tx, "tx_drop", (json_int_t)p->tx_drop,
+				  "no_chain", (json_int_t)p->no_chain,
+				  "steer_drop", (json_int_t)p->steer_drop));
+	}
+	for (i = 0; i < ONVM_MAX_INSTANCES; i++)
+		nfs += sh->inst[i].state == ONVM_INST_RUNNING;
+	return json_pack("{s:b, s:s, s:i, s:o, s:{s:I, s:I}, s:i, s:i, s:I, s:I, s:s}", "ok", 1,
+			 "host", m->host, "pid", (int)getpid(), "ports", ports, "pool", "size",
+			 (json_int_t)sh->pool->size, "avail",
+			 (json_int_t)rte_mempool_avail_count(sh->pool), "nfs", (int)nfs, "chains",
+			 (int)sh->tables[sh->table_active].n, "flows",
+			 (json_int_t)rte_hash_count(m->flow_hash), "reclaimed",
+			 (json_int_t)m->reclaimed, "stats_file", m->stats_path);
+}
+
+static json_t *
+cmd_nf_list(struct mgr *m)
+{
+	json_t *list = json_array();
+	unsigned int i;
+
+	for (i = 0; i < ONVM_MAX_INSTANCES; i++) {
+		const struct onvm_inst *in = &m->sh->inst[i];
+
+		if (in->state == ONVM_INST_FREE)
+			continue;
+		json_array_append_new(list,
+			json_pack("{s:i, s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:i}",
+				  "instance", (int)i, "service", m->sh->svc[in->service].name,
+				  "pid", (int)in->pid, "state", state_name(in->state),
+				  "shared_core", (in->flags & ONVM_INST_F_SHARED_CORE) != 0,
+				  "rx", (json_int_t)in->c.rx, "tx", (json_int_t)in->c.tx,
+				  "dropped", (json_int_t)in->c.dropped,
+				  "rx_drop", (json_int_t)in->rx_drop, "flows", (int)in->flows,
+				  "load_pct", (int)in->load_pct));
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "nfs", list);
+}
+
+static json_t *
+cmd_register(struct mgr *m, struct client *c, json_t *req)
+{
+	const char *service = json_string_value(json_object_get(req, "service"));
+	bool shared = json_is_true(json_object_get(req, "shared_core"));
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char err[256];
+	int id, pid = -1;
+
+	if (service == NULL)
+		return error_reply("register: 'service' (string) is required");
+	if (c->inst >= 0)
+		return error_reply("register: this connection already holds instance %d", c->inst);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		pid = cred.pid;
+	id = tables_register(m, c->fd, service, pid, shared, err, sizeof(err));
+	if (id < 0)
+		return error_reply("register: %s", err);
+	c->inst = id;
+	fprintf(stderr, "onvm-mgr: instance %d registered as '%s' (pid %d)\n", id, service, pid);
+	return json_pack("{s:b, s:i, s:i}", "ok", 1, "instance", id, "service_id",
+			 (int)m->sh->inst[id].service);
+}
+
+static json_t *
+cmd_service_add(struct mgr *m, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	char err[256];
+	int id;
+
+	if (name == NULL || !onvm_name_ok(name))
+		return error_reply("service_add: 'name' must be 1-31 characters of [A-Za-z0-9_.-]");
+	id = tables_service_add(m, name, err, sizeof(err));
+	if (id < 0)
+		return error_reply("service_add: %s", err);
+	return json_pack("{s:b, s:i}", "ok", 1, "service_id", id);
+}
+
+static int
+parse_cidr(const char *s, uint32_t *ip, uint8_t *len)
+{
+	char buf[32];
+	char *slash;
+	struct in_addr a;
+	long l = 32;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL) {
+		char *end;
+
+		*slash = '\0';
+		l = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || l < 0 || l > 32)
+			return -1;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	*ip = ntohl(a.s_addr);
+	*len = (uint8_t)l;
+	return 0;
+}
+
+static int
+port_by_name(const struct mgr *m, const char *name)
+{
+	char *end;
+	long v;
+	unsigned int i;
+
+	if (strncmp(name, "port", 4) == 0) {
+		v = strtol(name + 4, &end, 10);
+		if (name[4] != '\0' && *end == '\0' && v >= 0 && v < (long)m->n_ports)
+			return (int)v;
+	}
+	for (i = 0; i < m->n_ports; i++)
+		if (strcmp(m->ports[i].devname, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+json_port(const struct mgr *m, json_t *v)
+{
+	if (json_is_integer(v))
+		return json_integer_value(v) >= 0 && json_integer_value(v) < m->n_ports
+			       ? (int)json_integer_value(v) : -1;
+	if (json_is_string(v))
+		return port_by_name(m, json_string_value(v));
+	return -1;
+}
+
+static json_t *
+parse_match(const struct mgr *m, json_t *jm, struct onvm_match *mt)
+{
+	const char *key;
+	json_t *v;
+
+	*mt = (struct onvm_match){ .in_port = 0xff };
+	if (jm == NULL || json_is_null(jm))
+		return NULL;
+	if (!json_is_object(jm))
+		return error_reply("chain_set: 'match' must be an object");
+	json_object_foreach(jm, key, v) {
+		if (strcmp(key, "in_port") == 0) {
+			int p = json_port(m, v);
+
+			if (p < 0)
+				return error_reply("chain_set: match.in_port: unknown port");
+			mt->in_port = (uint8_t)p;
+		} else if (strcmp(key, "proto") == 0) {
+			const char *s = json_string_value(v);
+
+			if (s != NULL && strcmp(s, "udp") == 0)
+				mt->proto = IPPROTO_UDP;
+			else if (s != NULL && strcmp(s, "tcp") == 0)
+				mt->proto = IPPROTO_TCP;
+			else if (s != NULL && strcmp(s, "icmp") == 0)
+				mt->proto = IPPROTO_ICMP;
+			else if (json_is_integer(v) && json_integer_value(v) > 0 &&
+				 json_integer_value(v) < 256)
+				mt->proto = (uint8_t)json_integer_value(v);
+			else
+				return error_reply("chain_set: match.proto: udp, tcp, icmp or 1-255");
+		} else if (strcmp(key, "src_port") == 0 || strcmp(key, "dst_port") == 0) {
+			json_int_t p = json_integer_value(v);
+
+			if (!json_is_integer(v) || p < 1 || p > 65535)
+				return error_reply("chain_set: match.%s: an integer 1-65535", key);
+			*(key[0] == 's' ? &mt->src_port : &mt->dst_port) = (uint16_t)p;
+		} else if (strcmp(key, "src") == 0 || strcmp(key, "dst") == 0) {
+			const char *s = json_string_value(v);
+			bool src = key[0] == 's';
+
+			if (s == NULL || parse_cidr(s, src ? &mt->src_ip : &mt->dst_ip,
+						     src ? &mt->src_len : &mt->dst_len) < 0)
+				return error_reply("chain_set: match.%s: an IPv4 address or CIDR",
+						   key);
+		} else {
+			return error_reply("chain_set: match: unknown key '%s' (in_port, proto, "
+					   "src, dst, src_port, dst_port)", key);
+		}
+	}
+	return NULL;
+}
+
+static json_t *
+cmd_chain_set(struct mgr *m, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *svcs = json_object_get(req, "services"), *eg = json_object_get(req, "egress");
+	uint16_t ids[ONVM_MAX_CHAIN_LEN];
+	struct onvm_match mt;
+	json_t *bad, *v;
+	size_t i;
+	int egress = 0xff, slot;
+
+	if (name == NULL || !onvm_name_ok(name))
+		return error_reply("chain_set: 'name' must be 1-31 characters of [A-Za-z0-9_.-]");
+	if (!json_is_array(svcs) || json_array_size(svcs) == 0 ||
+	    json_array_size(svcs) > ONVM_MAX_CHAIN_LEN)
+		return error_reply("chain_set: 'services' must be a list of 1 to %d service names",
+				   ONVM_MAX_CHAIN_LEN);
+	json_array_foreach(svcs, i, v) {
+		const char *s = json_string_value(v);
+		int id = s != NULL ? tables_service_find(m, s) : -1;
+
+		if (id < 0)
+			return error_reply("chain_set: unknown service '%s' in chain '%s' (start an "
+					   "instance or service_add it first)",
+					   s != NULL ? s : "(not a string)", name);
+		ids[i] = (uint16_t)id;
+	}
+	if (eg != NULL && !json_is_null(eg)) {
+		egress = json_port(m, eg);
+		if (egress < 0)
+			return error_reply("chain_set: unknown egress port in chain '%s'", name);
+	}
+	bad = parse_match(m, json_object_get(req, "match"), &mt);
+	if (bad != NULL)
+		return bad;
+	slot = tables_chain_set(m, name, ids, (unsigned int)json_array_size(svcs), &mt,
+				(uint8_t)egress);
+	if (slot < 0)
+		return error_reply("chain_set: chain table full (%d chains)", ONVM_MAX_CHAINS);
+	return json_pack("{s:b, s:i, s:i}", "ok", 1, "slot", slot, "version",
+			 (int)m->sh->chains[slot].version);
+}
+
+static json_t *
+cmd_chain_del(struct mgr *m, json_t *req)
+{
+	const char *name = json_string_value(json_object_get(req, "name"));
+
+	if (name == NULL)
+		return error_reply("chain_del: 'name' (string) is required");
+	if (tables_chain_del(m, name) < 0)
+		return error_reply("chain_del: no chain '%s'", name);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *
+match_json(const struct onvm_match *mt)
+{
+	json_t *o = json_object();
+	char buf[32];
+	struct in_addr a;
+
+	if (mt->in_port != 0xff)
+		json_object_set_new(o, "in_port", json_integer(mt->in_port));
+	if (mt->proto != 0)
+		json_object_set_new(o, "proto", mt->proto == IPPROTO_UDP ? json_string("udp") :
+					mt->proto == IPPROTO_TCP ? json_string("tcp") :
+					json_integer(mt->proto));
+	if (mt->src_port != 0)
+		json_object_set_new(o, "src_port", json_integer(mt->src_port));
+	if (mt->dst_port != 0)
+		json_object_set_new(o, "dst_port", json_integer(mt->dst_port));
+	if (mt->src_len != 0) {
+		a.s_addr = htonl(mt->src_ip);
+		snprintf(buf, sizeof(buf), "%s/%u", inet_ntoa(a), mt->src_len);
+		json_object_set_new(o, "src", json_string(buf));
+	}
+	if (mt->dst_len != 0) {
+		a.s_addr = htonl(mt->dst_ip);
+		snprintf(buf, sizeof(buf), "%s/%u", inet_ntoa(a), mt->dst_len);
+		json_object_set_new(o, "dst", json_string(buf));
+	}
+	return o;
+}
+
+static json_t *
+cmd_chain_list(struct mgr *m)
+{
+	const struct onvm_chain_table *t = &m->sh->tables[m->sh->table_active];
+	json_t *list = json_array();
+	uint32_t i, j;
+
+	for (i = 0; i < t->n; i++) {
+		const struct onvm_chain *c = &m->sh->chains[t->slot[i]];
+		json_t *svcs = json_array();
+
+		for (j = 0; j < c->len; j++)
+			json_array_append_new(svcs, json_string(m->sh->svc[c->svc[j]].name));
+		json_array_append_new(list,
+			json_pack("{s:s, s:o, s:o, s:o, s:i, s:i}", "name", c->name, "services",
+				  svcs, "egress",
+				  c->egress == 0xff ? json_null() :
+				  json_sprintf("port%u", c->egress),
+				  "match", match_json(&c->match), "version", (int)c->version,
+				  "slot", (int)t->slot[i]));
+	}
+	return json_pack("{s:b, s:o}", "ok", 1, "chains", list);
+}
+
+static json_t *
+dispatch(struct mgr *m, struct client *c, json_t *req)
+{
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+
+	if (!json_is_object(req) || cmd == NULL)
+		return error_reply("a request is a JSON object with a 'cmd' string");
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(m);
+	if (strcmp(cmd, "nf_list") == 0)
+		return cmd_nf_list(m);
+	if (strcmp(cmd, "register") == 0)
+		return cmd_register(m, c, req);
+	if (strcmp(cmd, "service_add") == 0)
+		return cmd_service_add(m, req);
+	if (strcmp(cmd, "chain_set") == 0)
+		return cmd_chain_set(m, req);
+	if (strcmp(cmd, "chain_del") == 0)
+		return cmd_chain_del(m, req);
+	if (strcmp(cmd, "chain_list") == 0)
+		return cmd_chain_list(m);
+	if (strcmp(cmd, "shutdown") == 0) {
+		mgr_quit = true;
+		return json_pack("{s:b}", "ok", 1);
+	}
+	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, chain_set, "
+			   "chain_del, chain_list, shutdown)", cmd);
+}
+
+/* ---- socket plumbing ---------------------------------------------------- */
+
+static void
+send_reply(struct client *c, json_t *rep)
+{
+	char *text = json_dumps(rep, JSON_COMPACT);
+	size_t n, off = 0;
+
+	json_decref(rep);
+	if (text == NULL)
+		return;
+	n = strlen(text);
+	text[n++] = '\n';   /* json_dumps leaves room: replaced the NUL */
+	while (off < n) {
+		ssize_t w = send(c->fd, text + off, n - off, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(text);
+}
+
+static void
+client_close(struct mgr *m, int epfd, unsigned int slot)
+{
+	struct client *c = clients[slot];
+
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->inst >= 0)
+		tables_inst_exited(m, (uint16_t)c->inst);
+	close(c->fd);
+	free(c);
+	clients[slot] = NULL;
+}
+
+/* Returns false when the client must be closed. */
+static bool
+client_read(struct mgr *m, struct client *c)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, c->buf + c->used, sizeof(c->buf) - 1 - c->used, 0);
+		char *nl;
+
+		if (r < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (r == 0)
+			return false;
+		c->used += (size_t)r;
+		while ((nl = memchr(c->buf, '\n', c->used)) != NULL) {
+			size_t len = (size_t)(nl - c->buf);
+			json_error_t jerr;
+			json_t *req;
+
+			req = json_loadb(c->buf, len, JSON_REJECT_DUPLICATES, &jerr);
+			if (req == NULL)
+				send_reply(c, error_reply("malformed JSON: %s (column %d)", jerr.text,
+							  jerr.column));
+			else
+				send_reply(c, dispatch(m, c, req));
+			json_decref(req);
+			memmove(c->buf, nl + 1, c->used - len - 1);
+			c->used -= len + 1;
+		}
+		if (c->used >= sizeof(c->buf) - 1) {
+			send_reply(c, error_reply("request longer than %d bytes", ONVM_CTL_MAX_LINE - 1));
+			/* an NF's connection is its life line: keep it, drop the junk */
+			c->used = 0;
+			if (c->inst < 0)
+				return false;
+		}
+	}
+}
+
+int
+ctl_thread(void *arg)
+{
+	struct mgr *m = arg;
+	struct epoll_event ev = { .events = EPOLLIN }, evs[32];
+	uint64_t next_stats = 0, period = rte_get_tsc_hz() * STATS_PERIOD_MS / 1000;
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	unsigned int i;
+
+	ev.data.u32 = UINT32_MAX;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, m->ctl_listen_fd, &ev);
+	while (!mgr_quit) {
+		int n = epoll_wait(epfd, evs, RTE_DIM(evs), STATS_PERIOD_MS / 2), k;
+		uint64_t now = rte_rdtsc();
+
+		for (k = 0; k < n; k++) {
+			uint32_t slot = evs[k].data.u32;
+
+			if (slot == UINT32_MAX) {
+				int fd = accept4(m->ctl_listen_fd, NULL, NULL,
+						 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+				if (fd < 0)
+					continue;
+				for (i = 0; i < MAX_CLIENTS && clients[i] != NULL; i++)
+					;
+				if (i == MAX_CLIENTS || (clients[i] = calloc(1, sizeof(struct client))) == NULL) {
+					close(fd);
+					continue;
+				}
+				clients[i]->fd = fd;
+				clients[i]->inst = -1;
+				ev.events = EPOLLIN | EPOLLRDHUP;
+				ev.data.u32 = i;
+				epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+				continue;
+			}
+			if (clients[slot] == NULL)
+				continue;
+			if (!client_read(m, clients[slot]) ||
+			    (evs[k].events & (EPOLLHUP | EPOLLERR)) != 0)
+				client_close(m, epfd, slot);
+		}
+		if (now >= next_stats) {
+			tables_tick(m);
+			stats_update(m);
+			next_stats = now + period;
+		}
+	}
+	close(epfd);
+	return 0;
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * onvm-mgr internals.  Two threads:
+ *  - the data lcore (dataplane.c): port rx -> flow table -> first NF of the
+ *    flow's chain; NF tx rings -> ports; idle back-off;
+ *  - the control thread (ctl.c, tables.c, stats.c): control socket, NF
+ *    registration and exit, chains, stats area, reclaim of dead NFs.
+ */
+#ifndef ONVM_MGR_H
+#define ONVM_MGR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_hash.h>
+
+#include "onvm/onvm_common.h"
+#include "onvm/onvm_dp.h"
+
+#define MGR_MAX_RECLAIM 4096
+
+enum port_kind { PORT_PCI, PORT_VDEV };
+
+struct mgr_port {
+	enum port_kind kind;
+	char spec[256];           /* as given: PCI address or vdev string */
+	char devname[ONVM_NAME_LEN];
+	uint16_t dpdk_id;
+	/* Counters, written by the data lcore only. */
+	uint64_t rx, tx, rx_nombuf, tx_drop, no_chain, steer_drop;
+};
+
+/* Control-thread bookkeeping of one instance slot. */
+struct mgr_inst {
+	int fd;                   /* registration connection, -1 if none */
+	int reclaim_phase;        /* 0 none, 1 dead, 2 scanned */
+	uint64_t phase_tsc;
+	unsigned int n_cand;
+	struct rte_mbuf **cand;   /* mbufs tagged with it, rechecked later */
+	uint64_t prev_busy, prev_idle;
+};
+
+struct mgr {
+	char host[ONVM_NAME_LEN];
+	char runtime_dir[192];
+	char ctl_path[256];
+	char stats_path[256];
+	char huge_dir[192];
+	char pid_file[256];
+	unsigned int lcore;
+	unsigned int mem_mb;
+	unsigned int n_mbufs;
+	unsigned int flow_idle_s;
+	unsigned int n_ports;
+	struct mgr_port ports[ONVM_MAX_PORTS];
+
+	struct onvm_dp dp;
+	struct onvm_shared *sh;
+	struct rte_hash *flow_hash;
+	struct onvm_stats_area *stats;
+	int ctl_listen_fd;
+	uint32_t next_chain_slot;
+	uint32_t chain_version;
+	uint64_t reclaimed;
+	struct mgr_inst inst[ONVM_MAX_INSTANCES];
+};
+
+extern volatile bool mgr_quit;
+
+/* ports.c */
+int ports_check_spec(struct mgr_port *p, char *err, size_t errlen);
+int ports_start(struct mgr *m, char *err, size_t errlen);
+void ports_stop(struct mgr *m);
+
+/* dataplane.c */
+int dataplane_loop(void *arg);
+
+/* tables.c: instances, services, chains (control thread only). */
+int tables_register(struct mgr *m, int fd, const char *service, int pid, bool shared_core,
+		    char *err, size_t errlen);
+void tables_inst_exited(struct mgr *m, uint16_t id);
+int tables_service_add(struct mgr *m, const char *name, char *err, size_t errlen);
+int tables_service_find(const struct mgr *m, const char *name);
+int tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned int len,
+		     const struct onvm_match *match, uint8_t egress);
+int tables_chain_del(struct mgr *m, const char *name);
+int tables_chain_find(const struct mgr *m, const char *name);
+void tables_tick(struct mgr *m);   /* reclaim, retire old chain slots */
+
+/* stats.c */
+int stats_open(struct mgr *m, char *err, size_t errlen);
+void stats_update(struct mgr *m);
+void stats_close(struct mgr *m);
+
+/* ctl.c */
+int ctl_open(struct mgr *m, char *err, size_t errlen);
+int ctl_thread(void *arg);
+void ctl_close(struct mgr *m);
+
+/* Wake the data lcore (e.g. so it sees a new chain table). */
+void mgr_wake_lcore(struct mgr *m);
+
+#endif /* ONVM_MGR_H */
