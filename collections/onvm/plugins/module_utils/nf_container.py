@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: BSD-3-Clause
+"""NF instances as containers: the one implementation of starting, finding
+and stopping them, used by the ``onvm.nfv.nf`` module, the scaler and tests.
+
+An NF container is a DPDK secondary of its host's onvm-mgr: it runs with
+no network (packets travel through shared memory), the hugetlbfs mount and
+the DPDK runtime directory bind-mounted, all capabilities dropped but
+SYS_NICE (the one DPDK needs here), a read-only root and no new privileges.
+
+All NF containers of a host share one PID namespace, held by a small
+``onvm/pause`` container (as a pod's pause container does): a DPDK
+secondary names its private files in the runtime directory after its pid,
+so containers that were each pid 1 would collide there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
+
+LABEL_MANAGED = "org.onvm.managed"
+LABEL_HOST = "org.onvm.host"
+LABEL_SERVICE = "org.onvm.service"
+LABEL_ROLE = "org.onvm.role"
+CAPABILITIES = ["SYS_NICE"]
+PAUSE_IMAGE = "onvm/pause:latest"
+
+
+class NFError(Exception):
+    """An NF container could not be started, or never registered."""
+
+
+@dataclass
+class NFSpec:
+    """What one NF instance is."""
+
+    host: str
+    service: str
+    image: str
+    name: str
+    args: list[str] = field(default_factory=list)
+    core: int | None = None
+    shared_core: bool = False
+    files: dict[str, str] = field(default_factory=dict)  # host path -> path inside, read-only
+    runtime_dir: str = DEFAULT_RUNTIME_DIR
+    huge_dir: str = "/dev/hugepages"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        cmd = ["--host", self.host, "--service", self.service, "--runtime-dir", self.runtime_dir]
+        if self.core is not None:
+            cmd += ["--core", str(self.core)]
+        if self.shared_core:
+            cmd.append("--shared-core")
+        return cmd + ["--"] + list(self.args)
+
+
+def pidns_name(host: str) -> str:
+    """Name of the container holding ``host``'s NF PID namespace."""
+    return "onvm-%s-pidns" % host
+
+
+def _hardened(name: str, image: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "image": image,
+        "name": name,
+        "network_mode": "none",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "labels": labels,
+        "detach": True,
+    }
+
+
+def ensure_pidns(client: Any, host: str, image: str = PAUSE_IMAGE) -> bool:
+    """Make sure ``host``'s PID-namespace holder runs; True if it was started."""
+    import docker.errors  # deferred: only where docker is installed
+
+    name = pidns_name(host)
+    try:
+        holder = client.containers.get(name)
+        if holder.status == "running":
+            return False
+        holder.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    labels = {LABEL_MANAGED: "true", LABEL_HOST: host, LABEL_ROLE: "pidns"}
+    client.containers.run(**_hardened(name, image, labels))
+    return True
+
+
+def run_kwargs(spec: NFSpec) -> dict[str, Any]:
+    """Arguments for docker's containers.create() (pure: unit-tested)."""
+    volumes = {
+        spec.huge_dir: {"bind": spec.huge_dir, "mode": "rw"},
+        spec.runtime_dir: {"bind": spec.runtime_dir, "mode": "rw"},
+    }
+    for src, dst in spec.files.items():
+        volumes[src] = {"bind": dst, "mode": "ro"}
+    labels = {LABEL_MANAGED: "true", LABEL_HOST: spec.host, LABEL_SERVICE: spec.service,
+              LABEL_ROLE: "nf"}
+    labels.update(spec.labels)
+    kwargs = _hardened(spec.name, spec.image, labels)
+    kwargs.update(
+        command=spec.command(),
+        cap_add=list(CAPABILITIES),
+        volumes=volumes,
+        pid_mode="container:" + pidns_name(spec.host),
+    )
+    if spec.core is not None:
+        kwargs["cpuset_cpus"] = str(spec.core)
+    return kwargs
+
+
+def find(client: Any, host: str, service: str | None = None) -> list[Any]:
+    """Containers of ``host``'s NFs (all states), optionally of one service."""
+    labels = [LABEL_MANAGED + "=true", LABEL_HOST + "=" + host, LABEL_ROLE + "=nf"]
+    if service is not None:
+        labels.append(LABEL_SERVICE + "=" + service)
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def instance_of(host: str, pid: int, runtime_dir: str = DEFAULT_RUNTIME_DIR) -> dict[str, Any] | None:
+    """The manager's entry for the NF process ``pid``, if registered and running."""
+    with CtlClient(host, runtime_dir) as ctl:
+        for nf in ctl.call("nf_list")["nfs"]:
+            if nf["pid"] == pid and nf["state"] == "running":
+                return dict(nf)
+    return None
+
+
+def start(client: Any, spec: NFSpec, timeout: float = 30.0) -> dict[str, Any]:
+    """Start the container and wait until the manager has registered it.
+
+    Returns the manager's entry for the instance plus ``container``.  On
+    failure the container is removed (nothing half-started stays behind)
+    and NFError carries the NF's own output.
+    """
+    try:
+        CtlClient(spec.host, spec.runtime_dir).close()
+    except CtlError as e:
+        raise NFError(str(e)) from e
+    ensure_pidns(client, spec.host)
+    container = client.containers.create(**run_kwargs(spec))
+    try:
+        container.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            container.reload()
+            state = container.attrs["State"]
+            if not state["Running"]:
+                raise NFError(
+                    "NF %s exited with %s: %s"
+                    % (spec.name, state.get("ExitCode"), _logs(container))
+                )
+            entry = instance_of(spec.host, int(state["Pid"]), spec.runtime_dir)
+            if entry is not None:
+                entry["container"] = spec.name
+                return entry
+            time.sleep(0.05)
+        raise NFError("NF %s did not register with the manager within %.0f s: %s"
+                      % (spec.name, timeout, _logs(container)))
+    except BaseException:
+        container.remove(force=True)
+        raise
+
+
+def remove_host(client: Any, host: str) -> int:
+    """Remove every NF container of ``host`` and its PID-namespace holder."""
+    gone = 0
+    labels = [LABEL_MANAGED + "=true", LABEL_HOST + "=" + host]
+    for c in client.containers.list(all=True, filters={"label": labels}):
+        c.remove(force=True)
+        gone += 1
+    return gone
+
+
+def stop(client: Any, name: str, timeout: int = 5) -> bool:
+    """Stop and remove a container; False if there was none."""
+    import docker.errors  # deferred: only where docker is installed
+
+    try:
+        container = client.containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    if timeout > 0:
+        container.stop(timeout=timeout)
+    container.remove(force=True)
+    return True
+
+
+def _logs(container: Any) -> str:
+    try:
+        return str(container.logs(tail=20).decode("utf-8", "replace").strip())
+    except Exception:  # noqa: BLE001 - logs are a courtesy in an error path
+        return "(no logs)"

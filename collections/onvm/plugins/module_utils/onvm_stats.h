@@ -1,0 +1,1 @@
+../../../../native/include/onvm/onvm_stats.h

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ *
+ * kgen: kernel-only traffic generator for the veth baseline.  Sends 64-byte
+ * UDP/IPv4 frames (60 bytes + the FCS a wire would add) through an AF_PACKET
+ * socket with PACKET_QDISC_BYPASS on --tx, and counts the frames carrying its
+ * own marker (magic + per-run nonce) that come back on --rx through a
+ * TPACKET_V3 ring.  After --warmup seconds it measures for --seconds and
+ * prints one JSON line.
+ *
+ *   kgen --tx IF --rx IF --dst-mac MAC --src-ip A --dst-ip B
+ *        [--seconds S] [--warmup W] [--mode mmsg|ring] [--batch N]
+ *        [--tx-cpu C] [--rx-cpu C]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRAME_LEN 60		/* 64 on the wire with the FCS */
+#define MARK_OFF 42		/* payload right after Eth + IPv4 + UDP */
+#define MAGIC 0x6b67656eu	/* "kgen" */
+#define MAX_BATCH 1024
+#define TX_FRAMES 4096		/* PACKET_TX_RING slots */
+#define TX_FRAME_SZ 128
+#define RX_BLOCK_SZ (1u << 18)
+#define RX_BLOCKS 64
+
+static atomic_uint_fast64_t rx_count;
+static atomic_int stop;
+static uint32_t nonce;
+static int rx_cpu = -1;
+
+static void
+die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+static void
+pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+		fprintf(stderr, "kgen: cannot pin to cpu %d\n", cpu);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+packet_socket(const char *ifname, int proto, struct sockaddr_ll *sll)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(proto));
+
+	if (fd < 0)
+		die("socket(AF_PACKET)");
+	memset(sll, 0, sizeof(*sll));
+	sll->sll_family = AF_PACKET;
+	sll->sll_protocol = htons(proto);
+	sll->sll_ifindex = (int)if_nametoindex(ifname);
+	if (sll->sll_ifindex == 0)
+		die(ifname);
+	if (bind(fd, (struct sockaddr *)sll, sizeof(*sll)) < 0)
+		die("bind");
+	return fd;
+}
+
+static void
+build_frame(uint8_t *f, int fd, const char *ifname, const uint8_t *dmac,
+	    struct in_addr src, struct in_addr dst)
+{
+	struct ip *ip = (struct ip *)(f + 14);
+	struct udphdr *udp = (struct udphdr *)(f + 34);
+	uint32_t sum = 0, mark[2] = { htonl(MAGIC), nonce };
+	uint16_t *w = (uint16_t *)ip;
+	struct ifreq ifr;
+	int i;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		die("SIOCGIFHWADDR");
+	memset(f, 0, FRAME_LEN);
+	memcpy(f, dmac, 6);
+	memcpy(f + 6, ifr.ifr_hwaddr.sa_data, 6);
+	f[12] = 0x08;
+	ip->ip_v = 4;
+	ip->ip_hl = 5;
+	ip->ip_len = htons(FRAME_LEN - 14);
+	ip->ip_ttl = 64;
+	ip->ip_p = IPPROTO_UDP;
+	ip->ip_src = src;
+	ip->ip_dst = dst;
+	for (i = 0; i < 10; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	ip->ip_sum = (uint16_t)~(sum + (sum >> 16));
+	udp->uh_sport = htons(9);
+	udp->uh_dport = htons(9);
+	udp->uh_ulen = htons(FRAME_LEN - 34);
+	memcpy(f + MARK_OFF, mark, sizeof(mark));
+}
+
+/* Counts marked frames in a TPACKET_V3 ring until told to stop. */
+static void *
+rx_loop(void *arg)
+{
+	struct tpacket_req3 req = {
+		.tp_block_size = RX_BLOCK_SZ, .tp_block_nr = RX_BLOCKS,
+		.tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK_SZ / 2048 * RX_BLOCKS,
+		.tp_retire_blk_tov = 5,
+	};
+	int fd = *(int *)arg, v = TPACKET_V3;
+	uint32_t mark[2] = { htonl(MAGIC), nonce };
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	unsigned int blk = 0, i;
+	uint8_t *ring;
+
+	pin(rx_cpu);
+	if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0 ||
+	    setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
+		die("PACKET_RX_RING");
+	ring = mmap(NULL, (size_t)RX_BLOCK_SZ * RX_BLOCKS, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (ring == MAP_FAILED)
+		die("mmap rx ring");
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+		struct tpacket_block_desc *bd = (void *)(ring + (size_t)blk * RX_BLOCK_SZ);
+		struct tpacket3_hdr *h;
+		uint64_t n = 0;
+
+		if (!(__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+			poll(&pfd, 1, 50);
+			continue;
+		}
+		h = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
+		for (i = 0; i < bd->hdr.bh1.num_pkts; i++) {
+			if (h->tp_snaplen >= FRAME_LEN &&
+			    memcmp((uint8_t *)h + h->tp_mac + MARK_OFF, mark, sizeof(mark)) == 0)
+				n++;
+			h = (void *)((uint8_t *)h + h->tp_next_offset);
+		}
+		atomic_fetch_add_explicit(&rx_count, n, memory_order_relaxed);
+		__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		blk = (blk + 1) % RX_BLOCKS;
+	}
+	return NULL;
+}
+
+static void
+usage(int rc)
+{
+	printf("usage: kgen --tx IF --rx IF --dst-mac MAC --src-ip A --dst-ip B\n"
+	       "            [--seconds S] [--warmup W] [--mode mmsg|ring] [--batch N]\n"
+	       "            [--tx-cpu C] [--rx-cpu C]\n"
+	       "Sends 64-byte UDP frames on --tx (AF_PACKET, qdisc bypass), counts its own\n"
+	       "frames coming back on --rx, prints one JSON line.\n");
+	exit(rc);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tx", 1, NULL, 't' }, { "rx", 1, NULL, 'r' }, { "dst-mac", 1, NULL, 'm' },
+		{ "src-ip", 1, NULL, 's' }, { "dst-ip", 1, NULL, 'd' },
+		{ "seconds", 1, NULL, 'S' }, { "warmup", 1, NULL, 'W' },
+		{ "mode", 1, NULL, 'M' }, { "batch", 1, NULL, 'b' },
+		{ "tx-cpu", 1, NULL, 'c' }, { "rx-cpu", 1, NULL, 'C' },
+		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *txif = NULL, *rxif = NULL, *mode = "ring";
+	double seconds = 3, warmup = 0.5, t0 = 0, t1, t;
+	uint64_t sent = 0, sent0 = 0, rx0 = 0, rx1 = 0, sent1 = 0;
+	int opt, txfd, rxfd, one = 1, tx_cpu = -1, v = TPACKET_V2, batch = 64, i;
+	struct in_addr src = { 0 }, dst = { 0 };
+	static struct mmsghdr msgs[MAX_BATCH];
+	unsigned int dm[6] = { 256 }, slot = 0;
+	struct sockaddr_ll txa, rxa;
+	uint8_t dmac[6], frame[FRAME_LEN], *ring = NULL;
+	struct iovec iov;
+	pthread_t rx;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 't': txif = optarg; break;
+		case 'r': rxif = optarg; break;
+		case 'm':
+			if (sscanf(optarg, "%x:%x:%x:%x:%x:%x", &dm[0], &dm[1], &dm[2],
+				   &dm[3], &dm[4], &dm[5]) != 6)
+				usage(1);
+			for (i = 0; i < 6; i++) {
+				if (dm[i] > 0xff)
+					usage(1);
+				dmac[i] = (uint8_t)dm[i];
+			}
+			break;
+		case 's': if (inet_pton(AF_INET, optarg, &src) != 1) usage(1); break;
+		case 'd': if (inet_pton(AF_INET, optarg, &dst) != 1) usage(1); break;
+		case 'S': seconds = atof(optarg); break;
+		case 'W': warmup = atof(optarg); break;
+		case 'M': mode = optarg; break;
+		case 'b': batch = atoi(optarg); break;
+		case 'c': tx_cpu = atoi(optarg); break;
+		case 'C': rx_cpu = atoi(optarg); break;
+		case 'h': usage(0); break;
+		default: usage(1);
+		}
+	}
+	if (!txif || !rxif || dm[0] > 0xff || !src.s_addr || !dst.s_addr || optind != argc || seconds <= 0 ||
+	    batch < 1 || batch > MAX_BATCH || (strcmp(mode, "mmsg") && strcmp(mode, "ring")))
+		usage(1);
+	nonce = (uint32_t)getpid() ^ (uint32_t)time(NULL) << 16;
+
+	rxfd = packet_socket(rxif, ETH_P_IP, &rxa);
+	setsockopt(rxfd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	/* protocol 0: the TX socket receives nothing. */
+	txfd = packet_socket(txif, 0, &txa);
+	txa.sll_protocol = htons(ETH_P_IP);
+	txa.sll_halen = 6;
+	memcpy(txa.sll_addr, dmac, 6);
+	if (setsockopt(txfd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0)
+		die("PACKET_QDISC_BYPASS");
+	build_frame(frame, txfd, txif, dmac, src, dst);
+	if (pthread_create(&rx, NULL, rx_loop, &rxfd) != 0)
+		die("pthread_create");
+	pin(tx_cpu);
+
+	if (!strcmp(mode, "ring")) {
+		struct tpacket_req req = {
+			.tp_block_size = TX_FRAMES * TX_FRAME_SZ, .tp_block_nr = 1,
+			.tp_frame_size = TX_FRAME_SZ, .tp_frame_nr = TX_FRAMES,
+		};
+
+		if (setsockopt(txfd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0 ||
+		    setsockopt(txfd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0)
+			die("PACKET_TX_RING");
+		ring = mmap(NULL, TX_FRAMES * TX_FRAME_SZ, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE, txfd, 0);
+		if (ring == MAP_FAILED)
+			die("mmap tx ring");
+		for (i = 0; i < TX_FRAMES; i++)
+			memcpy(ring + i * TX_FRAME_SZ + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)),
+			       frame, FRAME_LEN);
+	} else {
+		iov.iov_base = frame;
+		iov.iov_len = FRAME_LEN;
+		for (i = 0; i < batch; i++) {
+			msgs[i].msg_hdr.msg_iov = &iov;
+			msgs[i].msg_hdr.msg_iovlen = 1;
+			msgs[i].msg_hdr.msg_name = &txa;
+			msgs[i].msg_hdr.msg_namelen = sizeof(txa);
+		}
+	}
+
+	t1 = now() + warmup;
+	for (;;) {
+		int n = 0;
+
+		if (ring) {
+			for (; n < batch; n++) {
+				struct tpacket2_hdr *h = (void *)(ring + slot * TX_FRAME_SZ);
+
+				if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
+					break;
+				h->tp_len = FRAME_LEN;
+				__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+				slot = (slot + 1) % TX_FRAMES;
+			}
+			if (sendto(txfd, NULL, 0, 0, (struct sockaddr *)&txa, sizeof(txa)) < 0)
+				die("sendto");
+		} else {
+			n = sendmmsg(txfd, msgs, (unsigned int)batch, 0);
+			if (n < 0)
+				die("sendmmsg");
+		}
+		sent += (uint64_t)n;
+		t = now();
+		if (t < t1)
+			continue;
+		if (t0 == 0) {	/* warm-up over: open the window */
+			t0 = t;
+			t1 = t0 + seconds;
+			sent0 = sent;
+			rx0 = atomic_load(&rx_count);
+			continue;
+		}
+		sent1 = sent;
+		rx1 = atomic_load(&rx_count);
+		break;
+	}
+	atomic_store(&stop, 1);
+	pthread_join(rx, NULL);
+	printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64 ", \"seconds\": %.6f, "
+	       "\"mpps\": %.4f, \"mode\": \"%s\", \"batch\": %d}\n", sent1 - sent0, rx1 - rx0,
+	       t - t0, (double)(rx1 - rx0) / (t - t0) / 1e6, ring ? "tx_ring" : "sendmmsg", batch);
+	return 0;
+}
