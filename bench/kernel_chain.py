@@ -39,15 +39,20 @@ MAC_GI = "02:6b:62:00:02:01"  # gen, back in
 IP_GO, IP_FI = "198.19.1.1", "198.19.1.2"
 IP_FO, IP_GI = "198.19.2.2", "198.19.2.1"
 # The frames' destination: a host on the far side of the forwarder, reached
-# through gen's kb-gi (a static neighbour in fwd, so no ARP).
+# through gen's kb-gi (a static neighbour in fwd, so no ARP).  By default its
+# MAC is not kb-gi's own: kgen's packet socket on kb-gi takes the frames as a
+# DPDK generator's port would, and gen's IP stack drops them at once
+# (PACKET_OTHERHOST) instead of routing each one to a drop.
 DST_IP = "198.19.2.100"
+SINK_MAC = "02:6b:62:00:02:64"
 
 # Variants of the middle hop.  "forward" is IPv4 forwarding in fwd, all on the
 # sender's core; "forward-rps" is the same with RPS steering fwd's receive
 # work to the other core; "bridge" and "tc" are L2 alternatives.
-VARIANTS = ("forward-rps", "forward", "bridge", "tc")
-DEFAULT_VARIANT = "forward-rps"
-DEFAULT_MODE = "ring"
+VARIANTS = ("forward", "bridge", "tc")
+DEFAULT_VARIANT = "forward"
+SENDER_CPU = 0
+DEFAULT_MODE = "mmsg"
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -73,10 +78,12 @@ def build_kgen(outdir: Path) -> Path:
 class Chain:
     """The two namespaces and two veth pairs; a context manager that cleans up."""
 
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, rps: bool = True, return_mac: str = "sink") -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}")
         self.variant = variant
+        self.rps = rps and (os.cpu_count() or 1) > 1
+        self.ret_mac = SINK_MAC if return_mac == "sink" else MAC_GI
         tag = f"onvm-kb-{os.getpid()}"
         self.gen = f"{tag}-gen"
         self.fwd = f"{tag}-fwd"
@@ -123,42 +130,40 @@ class Chain:
             for dev in ("kb-fi", "kb-fo"):
                 _ip(fwd, "link", "set", dev, "master", "kb-br")
             _ip(fwd, "link", "set", "kb-br", "up")
-            _run("bridge", "-n", fwd, "fdb", "replace", MAC_GI, "dev", "kb-fo",
+            _run("bridge", "-n", fwd, "fdb", "replace", self.ret_mac, "dev", "kb-fo",
                  "master", "static")
         elif self.variant == "tc":
-            # L2 hop: fwd's ingress rewrites the MACs and redirects to kb-fo.
+            # L2 hop: a classic-BPF "match all" on fwd's ingress redirects every
+            # IPv4 frame to kb-fo unchanged (this kernel has cls_bpf and mirred,
+            # not matchall/u32/skbmod).
             _run("tc", "-n", fwd, "qdisc", "add", "dev", "kb-fi", "clsact")
             _run("tc", "-n", fwd, "filter", "add", "dev", "kb-fi", "ingress",
-                 "protocol", "ip", "matchall",
-                 "action", "skbmod", "set", "dmac", MAC_GI, "set", "smac", MAC_FO,
-                 "pipe", "action", "mirred", "egress", "redirect", "dev", "kb-fo")
+                 "protocol", "ip", "bpf", "bytecode", "1,6 0 0 4294967295,",
+                 "action", "mirred", "egress", "redirect", "dev", "kb-fo")
         else:
             _nsexec(fwd, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-            _ip(fwd, "neigh", "replace", DST_IP, "lladdr", MAC_GI, "dev", "kb-fo",
+            _ip(fwd, "neigh", "replace", DST_IP, "lladdr", self.ret_mac, "dev", "kb-fo",
                 "nud", "permanent")
             _ip(fwd, "neigh", "replace", IP_GO, "lladdr", MAC_GO, "dev", "kb-fi",
                 "nud", "permanent")
-            if self.variant == "forward-rps":
-                # Hand fwd's receive processing (both hops) to the other core.
-                other = 1 << (1 if _cpu_of_sender() == 0 else 0)
-                _nsexec(fwd, "sh", "-c",
-                        f"echo {other:x} > /sys/class/net/kb-fi/queues/rx-0/rps_cpus")
+        if self.rps:
+            # Hand fwd's receive work (hop 1, and hop 2 that it sets off) to the
+            # core the sender is not pinned to.
+            mask = 1 << (1 - SENDER_CPU)
+            _nsexec(fwd, "sh", "-c",
+                    f"echo {mask:x} > /sys/class/net/kb-fi/queues/rx-0/rps_cpus")
         _ip(gen, "neigh", "replace", IP_FI, "lladdr", MAC_FI, "dev", "kb-go",
             "nud", "permanent")
 
     def dst_mac(self) -> str:
         """The MAC the generator addresses: the first hop's port, or the end host."""
-        return MAC_FI if self.variant in ("forward", "forward-rps") else MAC_GI
-
-
-def _cpu_of_sender() -> int:
-    return 0
+        return MAC_FI if self.variant == "forward" else self.ret_mac
 
 
 def run_kgen(kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str,
              batch: int) -> dict[str, Any]:
     """Run kgen in the gen namespace and return its JSON figures."""
-    sender = _cpu_of_sender()
+    sender = SENDER_CPU
     cmd = ["ip", "netns", "exec", chain.gen, str(kgen),
            "--tx", "kb-go", "--rx", "kb-gi", "--dst-mac", chain.dst_mac(),
            "--src-ip", IP_GO, "--dst-ip", DST_IP,
@@ -166,7 +171,7 @@ def run_kgen(kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str,
            "--mode", mode, "--batch", str(batch),
            "--tx-cpu", str(sender)]
     if (os.cpu_count() or 1) > 1:
-        cmd += ["--rx-cpu", str(1 - sender)]
+        cmd += ["--rx-cpu", os.environ.get("KB_RX_CPU", str(1 - sender))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=seconds + warmup + 30)
@@ -182,17 +187,20 @@ def run_kgen(kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str,
 
 def run_kernel_chain(seconds: float, *, variant: str = DEFAULT_VARIANT,
                      mode: str = DEFAULT_MODE, batch: int = 64, warmup: float = 0.5,
+                     rps: bool = True, return_mac: str = "sink",
                      kgen: Path | None = None) -> dict[str, Any]:
     """Build the chain, measure for `seconds`, tear it down, return the figures."""
     with tempfile.TemporaryDirectory(prefix="onvm-kb-") as tmp:
         binary = kgen if kgen is not None else build_kgen(Path(tmp))
-        with Chain(variant) as chain:
+        with Chain(variant, rps, return_mac) as chain:
             res = run_kgen(binary, chain, seconds, warmup, mode, batch)
     sent = int(res["sent"])
     received = int(res["received"])
     return {
         "bench": "kernel_chain",
         "variant": variant,
+        "rps": rps,
+        "return_mac": return_mac,
         "hops": 2,
         "frame_bytes": 64,
         "mode": res["mode"],
@@ -219,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("ring", "mmsg"), default=DEFAULT_MODE,
                     help="kgen sender: PACKET_TX_RING or sendmmsg (default %(default)s)")
     ap.add_argument("--batch", type=int, default=64, help="frames per send call (default 64)")
+    ap.add_argument("--no-rps", dest="rps", action="store_false",
+                    help="keep all kernel work on the sender's core (default: RPS on fwd's"
+                         " port hands it to the other core)")
+    ap.add_argument("--return-mac", choices=("sink", "gen"), default="sink",
+                    help="MAC of the returning frames: a sink host kgen sniffs (gen's stack"
+                         " ignores them) or kb-gi's own (gen's stack routes them to a drop)")
     ap.add_argument("--kgen", type=Path, help="prebuilt kgen binary (default: compile it)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = ap.parse_args(argv)
@@ -227,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     try:
         res = run_kernel_chain(args.seconds, variant=args.variant, mode=args.mode,
-                               batch=args.batch, warmup=args.warmup, kgen=args.kgen)
+                               batch=args.batch, warmup=args.warmup,
+                               rps=args.rps, return_mac=args.return_mac, kgen=args.kgen)
     except KeyboardInterrupt:
         print("kernel_chain: interrupted, cleaned up", file=sys.stderr)
         return 130

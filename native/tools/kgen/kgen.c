@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/if_packet.h>
@@ -296,7 +297,8 @@ main(int argc, char **argv)
 				__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 				slot = (slot + 1) % TX_FRAMES;
 			}
-			if (sendto(txfd, NULL, 0, 0, (struct sockaddr *)&txa, sizeof(txa)) < 0)
+			if (sendto(txfd, NULL, 0, MSG_DONTWAIT, (struct sockaddr *)&txa, sizeof(txa)) < 0 &&
+			    errno != EAGAIN && errno != ENOBUFS)
 				die("sendto");
 		} else {
 			n = sendmmsg(txfd, msgs, (unsigned int)batch, 0);

@@ -1,0 +1,99 @@
+"""An onvm-mgr process for a lab host: start, wait until it answers, stop,
+and check that it left nothing behind."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, socket_path
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("ONVM_BUILD_DIR", os.path.join(REPO, "build"))
+
+
+def binary(name: str) -> str:
+    return os.path.join(BUILD, name)
+
+
+def leftovers(host: str) -> list[str]:
+    """Files a manager of ``host`` would leave: runtime dir, hugepage files,
+    stats area."""
+    found = glob.glob("/dev/hugepages/onvm-%smap_*" % host)
+    for path in (os.path.dirname(socket_path(host)), default_path(host)):
+        if os.path.exists(path):
+            found.append(path)
+    return found
+
+
+class ManagerProcess:
+    """onvm-mgr --host HOST ... as a child process, logging to a file."""
+
+    def __init__(self, host: str, ports: list[str] | None = None, core: int = 0, mem_mb: int = 64,
+                 extra: list[str] | None = None, log_dir: str = "/tmp") -> None:
+        self.host = host
+        self.args = [binary("onvm-mgr"), "--host", host, "--core", str(core), "--mem", str(mem_mb)]
+        for spec in ports or []:
+            self.args += ["--port", spec]
+        self.args += extra or []
+        self.log_path = os.path.join(log_dir, "onvm-mgr-%s.log" % host)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ManagerProcess:
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("onvm-mgr exited with %d:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                self.ctl().close()
+                return self
+            except CtlError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("onvm-mgr did not come up within %.0f s:\n%s" % (timeout, self.log()))
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def ctl(self) -> CtlClient:
+        return CtlClient(self.host)
+
+    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
+        with self.ctl() as c:
+            return c.call(cmd, **args)
+
+    def stats(self) -> StatsReader:
+        return StatsReader(default_path(self.host))
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> ManagerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

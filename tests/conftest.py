@@ -1,0 +1,68 @@
+"""Fixtures: the build and the images (once), and per test a unique tag that
+names its host, DPDK file prefix, namespaces, interfaces and containers;
+everything a test makes is removed after it, pass or fail."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.hugepages import ensure_free
+from onvm_lab.manager import REPO, ManagerProcess
+
+VERSION = "0.1.0"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def built() -> None:
+    """The data plane and the NF images, built by the same script CI uses."""
+    subprocess.run(["bash", os.path.join(REPO, "native/docker/build-images.sh")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def docker_client(built: None) -> Any:
+    return docker.from_env()
+
+
+@pytest.fixture
+def tag() -> str:
+    """Short and unique: interface names are at most 15 characters."""
+    return "%03d%02d" % (os.getpid() % 1000, next(_counter) % 100)
+
+
+@pytest.fixture
+def hugepages() -> int:
+    return ensure_free(96)
+
+
+@pytest.fixture
+def managers(tag: str, hugepages: int, built: None, docker_client: Any) -> Iterator[
+        Callable[..., ManagerProcess]]:
+    """Factory of managers for host 't<tag>'; stops them and removes their
+    NF containers afterwards."""
+    started: list[ManagerProcess] = []
+
+    def make(ports: list[str] | None = None, **kw: Any) -> ManagerProcess:
+        mgr = ManagerProcess("t" + tag, ports, **kw)
+        started.append(mgr)
+        return mgr.start()
+
+    yield make
+    for mgr in started:
+        nf_container.remove_host(docker_client, mgr.host)
+        mgr.stop()
+
+
+def nf_spec(host: str, nf: str, idx: int = 0, **kw: Any) -> nf_container.NFSpec:
+    return nf_container.NFSpec(host=host, service=kw.pop("service", nf),
+                               image="onvm/%s:%s" % (nf, VERSION),
+                               name="onvm-%s-%s-%d" % (host, nf, idx), **kw)
