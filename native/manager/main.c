@@ -266,7 +266,9 @@ eal_start(struct mgr *m, int argc, char **argv, int extra)
 	eal[n] = NULL;
 	rc = rte_eal_init(n, eal);
 	if (rc < 0)
-		fprintf(stderr, "onvm-mgr: EAL init failed: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "onvm-mgr: EAL init failed: %s%s\n", rte_strerror(rte_errno),
+			rte_errno == ENODEV ? " (a --port names a driver or device DPDK does not know)" :
+			"");
 	return rc;
 }
 

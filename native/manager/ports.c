@@ -11,12 +11,12 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <ifaddrs.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <rte_ethdev.h>
 
@@ -127,12 +127,25 @@ is_pci_addr(const char *s)
 	       sscanf(s, "%x:%x.%x%c", &b, &dev, &fn, &tail) == 3;
 }
 
+/* Is `iface` backed by the PCI device whose sysfs path is `devpath`
+ * (directly, or through a child device such as virtioN)? */
+static bool
+iface_on_device(const char *iface, const char *devpath)
+{
+	char link[512], real[PATH_MAX];
+	size_t n = strlen(devpath);
+
+	snprintf(link, sizeof(link), "/sys/class/net/%s/device", iface);
+	if (realpath(link, real) == NULL)
+		return false;
+	return strncmp(real, devpath, n) == 0 && (real[n] == '\0' || real[n] == '/');
+}
+
 static int
 check_pci(const char *addr, char *err, size_t errlen)
 {
-	char path[512], full[32];
+	char path[512], devpath[PATH_MAX], full[32];
 	struct dirent *de;
-	struct stat st;
 	DIR *d;
 	int rc = 0;
 
@@ -141,19 +154,18 @@ check_pci(const char *addr, char *err, size_t errlen)
 	else
 		snprintf(full, sizeof(full), "%s", addr);
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", full);
-	if (stat(path, &st) < 0) {
+	if (realpath(path, devpath) == NULL) {
 		snprintf(err, errlen, "unknown PCI device '%s' (no %s)", addr, path);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/net", full);
-	d = opendir(path);
+	d = opendir("/sys/class/net");
 	if (d == NULL)
-		return 0;   /* not bound to a kernel net driver: free to take */
+		return 0;
 	while ((de = readdir(d)) != NULL && rc == 0) {
 		char state[32] = "";
 		FILE *f;
 
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || !iface_on_device(de->d_name, devpath))
 			continue;
 		snprintf(path, sizeof(path), "/sys/class/net/%s/operstate", de->d_name);
 		f = fopen(path, "r");
@@ -162,7 +174,8 @@ check_pci(const char *addr, char *err, size_t errlen)
 				state[0] = '\0';
 			fclose(f);
 		}
-		if (strncmp(state, "up", 2) == 0 || iface_has_route(de->d_name)) {
+		if (strncmp(state, "up", 2) == 0 || iface_has_route(de->d_name) ||
+		    iface_has_foreign_addr(de->d_name)) {
 			snprintf(err, errlen,
 				 "refusing PCI device %s: it backs interface '%s' which is up or "
 				 "carries routes (the machine's own NIC)", full, de->d_name);

@@ -36,6 +36,8 @@
 
 #define FRAME_LEN 60		/* 64 on the wire with the FCS */
 #define MARK_OFF 42		/* payload right after Eth + IPv4 + UDP */
+#define PHASE_OFF (MARK_OFF + 8)	/* 0: warm-up, 1: measured window */
+#define TX_DATA_OFF TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
 #define MAGIC 0x6b67656eu	/* "kgen" */
 #define MAX_BATCH 1024
 #define TX_FRAMES 4096		/* PACKET_TX_RING slots */
@@ -131,7 +133,7 @@ build_frame(uint8_t *f, int fd, const char *ifname, const uint8_t *dmac,
 	memcpy(f + MARK_OFF, mark, sizeof(mark));
 }
 
-/* Counts marked frames in a TPACKET_V3 ring until told to stop. */
+/* Counts own frames sent in the window, from a TPACKET_V3 ring, until told to stop. */
 static void *
 rx_loop(void *arg)
 {
@@ -165,8 +167,10 @@ rx_loop(void *arg)
 		}
 		h = (void *)((uint8_t *)bd + bd->hdr.bh1.offset_to_first_pkt);
 		for (i = 0; i < bd->hdr.bh1.num_pkts; i++) {
-			if (h->tp_snaplen >= FRAME_LEN &&
-			    memcmp((uint8_t *)h + h->tp_mac + MARK_OFF, mark, sizeof(mark)) == 0)
+			uint8_t *f = (uint8_t *)h + h->tp_mac;
+
+			if (h->tp_snaplen >= FRAME_LEN && f[PHASE_OFF] == 1 &&
+			    memcmp(f + MARK_OFF, mark, sizeof(mark)) == 0)
 				n++;
 			h = (void *)((uint8_t *)h + h->tp_next_offset);
 		}
@@ -201,13 +205,16 @@ main(int argc, char **argv)
 	};
 	const char *txif = NULL, *rxif = NULL, *mode = "ring";
 	double seconds = 3, warmup = 0.5, t0 = 0, t1, t;
-	uint64_t sent = 0, sent0 = 0, rx0 = 0, rx1 = 0, sent1 = 0;
+	uint64_t sent = 0, received;
+	uint8_t phase = 0;
 	int opt, txfd, rxfd, one = 1, tx_cpu = -1, v = TPACKET_V2, batch = 64, i;
 	struct in_addr src = { 0 }, dst = { 0 };
 	static struct mmsghdr msgs[MAX_BATCH];
 	unsigned int dm[6] = { 256 }, slot = 0;
 	struct sockaddr_ll txa, rxa;
 	uint8_t dmac[6], frame[FRAME_LEN], *ring = NULL;
+	struct tpacket_stats_v3 st;
+	socklen_t stlen = sizeof(st);
 	struct iovec iov;
 	pthread_t rx;
 
@@ -270,8 +277,7 @@ main(int argc, char **argv)
 		if (ring == MAP_FAILED)
 			die("mmap tx ring");
 		for (i = 0; i < TX_FRAMES; i++)
-			memcpy(ring + i * TX_FRAME_SZ + TPACKET_ALIGN(sizeof(struct tpacket2_hdr)),
-			       frame, FRAME_LEN);
+			memcpy(ring + i * TX_FRAME_SZ + TX_DATA_OFF, frame, FRAME_LEN);
 	} else {
 		iov.iov_base = frame;
 		iov.iov_len = FRAME_LEN;
@@ -293,6 +299,7 @@ main(int argc, char **argv)
 
 				if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE)
 					break;
+				((uint8_t *)h)[TX_DATA_OFF + PHASE_OFF] = phase;
 				h->tp_len = FRAME_LEN;
 				__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
 				slot = (slot + 1) % TX_FRAMES;
@@ -305,25 +312,29 @@ main(int argc, char **argv)
 			if (n < 0)
 				die("sendmmsg");
 		}
-		sent += (uint64_t)n;
+		if (phase)
+			sent += (uint64_t)n;
 		t = now();
 		if (t < t1)
 			continue;
-		if (t0 == 0) {	/* warm-up over: open the window */
-			t0 = t;
-			t1 = t0 + seconds;
-			sent0 = sent;
-			rx0 = atomic_load(&rx_count);
-			continue;
-		}
-		sent1 = sent;
-		rx1 = atomic_load(&rx_count);
-		break;
+		if (phase)
+			break;
+		/* Warm-up over: frames from now on carry phase 1 and are counted. */
+		phase = frame[PHASE_OFF] = 1;
+		t0 = t;
+		t1 = t0 + seconds;
 	}
+	if (ring)	/* flush what is still queued, and wait for it */
+		sendto(txfd, NULL, 0, 0, (struct sockaddr *)&txa, sizeof(txa));
+	usleep(200000);	/* let the last frames come back */
 	atomic_store(&stop, 1);
 	pthread_join(rx, NULL);
+	received = atomic_load(&rx_count);
+	if (getsockopt(rxfd, SOL_PACKET, PACKET_STATISTICS, &st, &stlen) < 0)
+		st.tp_drops = 0;
 	printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64 ", \"seconds\": %.6f, "
-	       "\"mpps\": %.4f, \"mode\": \"%s\", \"batch\": %d}\n", sent1 - sent0, rx1 - rx0,
-	       t - t0, (double)(rx1 - rx0) / (t - t0) / 1e6, ring ? "tx_ring" : "sendmmsg", batch);
+	       "\"mpps\": %.4f, \"mode\": \"%s\", \"batch\": %d, \"rx_ring_drops\": %u}\n",
+	       sent, received, t - t0, (double)received / (t - t0) / 1e6,
+	       ring ? "tx_ring" : "sendmmsg", batch, st.tp_drops);
 	return 0;
 }

@@ -39,7 +39,10 @@ class CtlClient:
         self._file = self._sock.makefile("rwb")
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the manager may have closed first; nothing is buffered that matters
         self._sock.close()
 
     def __enter__(self) -> CtlClient:
