@@ -70,8 +70,7 @@ def _nsexec(ns: str, *args: str) -> None:
 def build_kgen(outdir: Path) -> Path:
     """Compile kgen.c into outdir and return the binary's path."""
     binary = outdir / "kgen"
-    _run("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread",
-         "-o", str(binary), str(KGEN_SRC))
+    _run("gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", str(binary), str(KGEN_SRC))
     return binary
 
 
@@ -116,12 +115,46 @@ class Chain:
             _ip(ns, "link", "set", "lo", "up")
         # Both pairs are created inside the namespaces: nothing shows in the
         # root namespace, and deleting the namespaces deletes the pairs.
-        _ip(gen, "link", "add", "kb-go", "address", MAC_GO, "type", "veth",
-            "peer", "name", "kb-fi", "address", MAC_FI, "netns", fwd)
-        _ip(fwd, "link", "add", "kb-fo", "address", MAC_FO, "type", "veth",
-            "peer", "name", "kb-gi", "address", MAC_GI, "netns", gen)
-        for ns, dev, addr in ((gen, "kb-go", IP_GO), (fwd, "kb-fi", IP_FI),
-                              (fwd, "kb-fo", IP_FO), (gen, "kb-gi", IP_GI)):
+        _ip(
+            gen,
+            "link",
+            "add",
+            "kb-go",
+            "address",
+            MAC_GO,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "kb-fi",
+            "address",
+            MAC_FI,
+            "netns",
+            fwd,
+        )
+        _ip(
+            fwd,
+            "link",
+            "add",
+            "kb-fo",
+            "address",
+            MAC_FO,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "kb-gi",
+            "address",
+            MAC_GI,
+            "netns",
+            gen,
+        )
+        for ns, dev, addr in (
+            (gen, "kb-go", IP_GO),
+            (fwd, "kb-fi", IP_FI),
+            (fwd, "kb-fo", IP_FO),
+            (gen, "kb-gi", IP_GI),
+        ):
             _nsexec(ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
             _ip(ns, "addr", "add", f"{addr}/24", "dev", dev)
             _ip(ns, "link", "set", dev, "up")
@@ -130,46 +163,81 @@ class Chain:
             for dev in ("kb-fi", "kb-fo"):
                 _ip(fwd, "link", "set", dev, "master", "kb-br")
             _ip(fwd, "link", "set", "kb-br", "up")
-            _run("bridge", "-n", fwd, "fdb", "replace", self.ret_mac, "dev", "kb-fo",
-                 "master", "static")
+            _run("bridge", "-n", fwd, "fdb", "replace", self.ret_mac, "dev", "kb-fo", "master", "static")
         elif self.variant == "tc":
             # L2 hop: a classic-BPF "match all" on fwd's ingress redirects every
             # IPv4 frame to kb-fo unchanged (this kernel has cls_bpf and mirred,
             # not matchall/u32/skbmod).
             _run("tc", "-n", fwd, "qdisc", "add", "dev", "kb-fi", "clsact")
-            _run("tc", "-n", fwd, "filter", "add", "dev", "kb-fi", "ingress",
-                 "protocol", "ip", "bpf", "bytecode", "1,6 0 0 4294967295,",
-                 "action", "mirred", "egress", "redirect", "dev", "kb-fo")
+            _run(
+                "tc",
+                "-n",
+                fwd,
+                "filter",
+                "add",
+                "dev",
+                "kb-fi",
+                "ingress",
+                "protocol",
+                "ip",
+                "bpf",
+                "bytecode",
+                "1,6 0 0 4294967295,",
+                "action",
+                "mirred",
+                "egress",
+                "redirect",
+                "dev",
+                "kb-fo",
+            )
         else:
             _nsexec(fwd, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-            _ip(fwd, "neigh", "replace", DST_IP, "lladdr", self.ret_mac, "dev", "kb-fo",
-                "nud", "permanent")
-            _ip(fwd, "neigh", "replace", IP_GO, "lladdr", MAC_GO, "dev", "kb-fi",
-                "nud", "permanent")
+            _ip(fwd, "neigh", "replace", DST_IP, "lladdr", self.ret_mac, "dev", "kb-fo", "nud", "permanent")
+            _ip(fwd, "neigh", "replace", IP_GO, "lladdr", MAC_GO, "dev", "kb-fi", "nud", "permanent")
         if self.rps:
             # Hand fwd's receive work (hop 1, and hop 2 that it sets off) to the
             # core the sender is not pinned to.
             mask = 1 << (1 - SENDER_CPU)
-            _nsexec(fwd, "sh", "-c",
-                    f"echo {mask:x} > /sys/class/net/kb-fi/queues/rx-0/rps_cpus")
-        _ip(gen, "neigh", "replace", IP_FI, "lladdr", MAC_FI, "dev", "kb-go",
-            "nud", "permanent")
+            _nsexec(fwd, "sh", "-c", f"echo {mask:x} > /sys/class/net/kb-fi/queues/rx-0/rps_cpus")
+        _ip(gen, "neigh", "replace", IP_FI, "lladdr", MAC_FI, "dev", "kb-go", "nud", "permanent")
 
     def dst_mac(self) -> str:
         """The MAC the generator addresses: the first hop's port, or the end host."""
         return MAC_FI if self.variant == "forward" else self.ret_mac
 
 
-def run_kgen(kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str,
-             batch: int) -> dict[str, Any]:
+def run_kgen(
+    kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str, batch: int
+) -> dict[str, Any]:
     """Run kgen in the gen namespace and return its JSON figures."""
     sender = SENDER_CPU
-    cmd = ["ip", "netns", "exec", chain.gen, str(kgen),
-           "--tx", "kb-go", "--rx", "kb-gi", "--dst-mac", chain.dst_mac(),
-           "--src-ip", IP_GO, "--dst-ip", DST_IP,
-           "--seconds", str(seconds), "--warmup", str(warmup),
-           "--mode", mode, "--batch", str(batch),
-           "--tx-cpu", str(sender)]
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        chain.gen,
+        str(kgen),
+        "--tx",
+        "kb-go",
+        "--rx",
+        "kb-gi",
+        "--dst-mac",
+        chain.dst_mac(),
+        "--src-ip",
+        IP_GO,
+        "--dst-ip",
+        DST_IP,
+        "--seconds",
+        str(seconds),
+        "--warmup",
+        str(warmup),
+        "--mode",
+        mode,
+        "--batch",
+        str(batch),
+        "--tx-cpu",
+        str(sender),
+    ]
     if (os.cpu_count() or 1) > 1:
         cmd += ["--rx-cpu", os.environ.get("KB_RX_CPU", str(1 - sender))]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -185,10 +253,17 @@ def run_kgen(kgen: Path, chain: Chain, seconds: float, warmup: float, mode: str,
     return result
 
 
-def run_kernel_chain(seconds: float, *, variant: str = DEFAULT_VARIANT,
-                     mode: str = DEFAULT_MODE, batch: int = 64, warmup: float = 0.5,
-                     rps: bool = True, return_mac: str = "sink",
-                     kgen: Path | None = None) -> dict[str, Any]:
+def run_kernel_chain(
+    seconds: float,
+    *,
+    variant: str = DEFAULT_VARIANT,
+    mode: str = DEFAULT_MODE,
+    batch: int = 64,
+    warmup: float = 0.5,
+    rps: bool = True,
+    return_mac: str = "sink",
+    kgen: Path | None = None,
+) -> dict[str, Any]:
     """Build the chain, measure for `seconds`, tear it down, return the figures."""
     with tempfile.TemporaryDirectory(prefix="onvm-kb-") as tmp:
         binary = kgen if kgen is not None else build_kgen(Path(tmp))
@@ -222,17 +297,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--seconds", type=float, default=3.0, help="measured window (default 3)")
     ap.add_argument("--warmup", type=float, default=0.5, help="warm-up before it (default 0.5)")
-    ap.add_argument("--variant", choices=VARIANTS, default=DEFAULT_VARIANT,
-                    help=f"middle hop (default {DEFAULT_VARIANT})")
-    ap.add_argument("--mode", choices=("ring", "mmsg"), default=DEFAULT_MODE,
-                    help="kgen sender: PACKET_TX_RING or sendmmsg (default %(default)s)")
+    ap.add_argument(
+        "--variant", choices=VARIANTS, default=DEFAULT_VARIANT, help=f"middle hop (default {DEFAULT_VARIANT})"
+    )
+    ap.add_argument(
+        "--mode",
+        choices=("ring", "mmsg"),
+        default=DEFAULT_MODE,
+        help="kgen sender: PACKET_TX_RING or sendmmsg (default %(default)s)",
+    )
     ap.add_argument("--batch", type=int, default=64, help="frames per send call (default 64)")
-    ap.add_argument("--no-rps", dest="rps", action="store_false",
-                    help="keep all kernel work on the sender's core (default: RPS on fwd's"
-                         " port hands it to the other core)")
-    ap.add_argument("--return-mac", choices=("sink", "gen"), default="sink",
-                    help="MAC of the returning frames: a sink host kgen sniffs (gen's stack"
-                         " ignores them) or kb-gi's own (gen's stack routes them to a drop)")
+    ap.add_argument(
+        "--no-rps",
+        dest="rps",
+        action="store_false",
+        help="keep all kernel work on the sender's core (default: RPS on fwd's"
+        " port hands it to the other core)",
+    )
+    ap.add_argument(
+        "--return-mac",
+        choices=("sink", "gen"),
+        default="sink",
+        help="MAC of the returning frames: a sink host kgen sniffs (gen's stack"
+        " ignores them) or kb-gi's own (gen's stack routes them to a drop)",
+    )
     ap.add_argument("--kgen", type=Path, help="prebuilt kgen binary (default: compile it)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = ap.parse_args(argv)
@@ -240,9 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     start = time.monotonic()
     try:
-        res = run_kernel_chain(args.seconds, variant=args.variant, mode=args.mode,
-                               batch=args.batch, warmup=args.warmup,
-                               rps=args.rps, return_mac=args.return_mac, kgen=args.kgen)
+        res = run_kernel_chain(
+            args.seconds,
+            variant=args.variant,
+            mode=args.mode,
+            batch=args.batch,
+            warmup=args.warmup,
+            rps=args.rps,
+            return_mac=args.return_mac,
+            kgen=args.kgen,
+        )
     except KeyboardInterrupt:
         print("kernel_chain: interrupted, cleaned up", file=sys.stderr)
         return 130
@@ -250,10 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         detail = getattr(exc, "stderr", None) or ""
         print(f"kernel_chain: {exc} {detail}".strip(), file=sys.stderr)
         return 1
-    print(f"kernel chain ({res['variant']}, {res['mode']}): {res['mpps']:.3f} Mpps through "
-          f"2 veth hops, sent {res['sent']} received {res['received']} "
-          f"in {res['seconds']:.2f} s (loss {res['loss']:.2%}, "
-          f"total {time.monotonic() - start:.1f} s)")
+    print(
+        f"kernel chain ({res['variant']}, {res['mode']}): {res['mpps']:.3f} Mpps through "
+        f"2 veth hops, sent {res['sent']} received {res['received']} "
+        f"in {res['seconds']:.2f} s (loss {res['loss']:.2%}, "
+        f"total {time.monotonic() - start:.1f} s)"
+    )
     if args.json is not None:
         args.json.write_text(json.dumps(res, indent=2) + "\n")
     return 0

@@ -34,8 +34,15 @@ def leftovers(host: str) -> list[str]:
 class ManagerProcess:
     """onvm-mgr --host HOST ... as a child process, logging to a file."""
 
-    def __init__(self, host: str, ports: list[str] | None = None, core: int = 0, mem_mb: int = 64,
-                 extra: list[str] | None = None, log_dir: str = "/tmp") -> None:
+    def __init__(
+        self,
+        host: str,
+        ports: list[str] | None = None,
+        core: int = 0,
+        mem_mb: int = 64,
+        extra: list[str] | None = None,
+        log_dir: str = "/tmp",
+    ) -> None:
         self.host = host
         self.args = [binary("onvm-mgr"), "--host", host, "--core", str(core), "--mem", str(mem_mb)]
         for spec in ports or []:
@@ -69,7 +76,8 @@ class ManagerProcess:
 
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
         with self.ctl() as c:
-            return c.call(cmd, **args)
+            reply: dict[str, Any] = c.call(cmd, **args)
+        return reply
 
     def stats(self) -> StatsReader:
         return StatsReader(default_path(self.host))

@@ -41,11 +41,12 @@ class VethPort:
     created: bool = field(default=False, init=False)
 
     def create(self) -> VethPort:
-        run("ip", "link", "add", self.name, "type", "veth", "peer", "name", self.peer,
-            "netns", self.ns.name)
+        run("ip", "link", "add", self.name, "type", "veth", "peer", "name", self.peer, "netns", self.ns.name)
         self.created = True
-        for args in (["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % self.name],
-                     self.ns.exec_args("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % self.peer)):
+        for args in (
+            ["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % self.name],
+            self.ns.exec_args("sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % self.peer),
+        ):
             run(*args, check=False)
         run("ip", "link", "set", self.name, "up")
         run("ip", "-n", self.ns.name, "link", "set", self.peer, "up")

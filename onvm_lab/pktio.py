@@ -34,7 +34,7 @@ FRAME_LEN = 60  # 64 on the wire with the FCS
 
 
 def _checksum(data: bytes) -> int:
-    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    total: int = sum(struct.unpack("!%dH" % (len(data) // 2), data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

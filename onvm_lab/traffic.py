@@ -20,8 +20,9 @@ class Receiver:
         fd, self.out = tempfile.mkstemp(prefix="onvm-recv-", suffix=".json")
         os.close(fd)
         os.unlink(self.out)
-        cmd = port.ns.exec_args(sys.executable, "-m", "onvm_lab.pktio", "recv", "--iface", port.peer,
-                                "--out", self.out)
+        cmd = port.ns.exec_args(
+            sys.executable, "-m", "onvm_lab.pktio", "recv", "--iface", port.peer, "--out", self.out
+        )
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.out):
@@ -56,12 +57,26 @@ class Receiver:
         return counts
 
 
-def send(port: VethPort, count: int, dports: str = "9", rate: float = 100000.0, first: int = 0,
-         wait: bool = True) -> subprocess.Popen[bytes]:
+def send(
+    port: VethPort, count: int, dports: str = "9", rate: float = 100000.0, first: int = 0, wait: bool = True
+) -> subprocess.Popen[bytes]:
     """Send ``count`` marked frames from ``port.peer`` into the manager."""
-    cmd = port.ns.exec_args(sys.executable, "-m", "onvm_lab.pktio", "send", "--iface", port.peer,
-                            "--count", str(count), "--dports", dports, "--rate", str(rate),
-                            "--first", str(first))
+    cmd = port.ns.exec_args(
+        sys.executable,
+        "-m",
+        "onvm_lab.pktio",
+        "send",
+        "--iface",
+        port.peer,
+        "--count",
+        str(count),
+        "--dports",
+        dports,
+        "--rate",
+        str(rate),
+        "--first",
+        str(first),
+    )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if wait and proc.wait(300) != 0:
         raise RuntimeError("sender failed: %s" % (proc.stderr.read().decode() if proc.stderr else ""))

@@ -12,20 +12,20 @@ from typing import Any
 
 import docker
 import pytest
-
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 
-VERSION = "0.1.0"
 _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def built() -> None:
     """The data plane and the NF images, built by the same script CI uses."""
-    subprocess.run(["bash", os.path.join(REPO, "native/docker/build-images.sh")], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["bash", os.path.join(REPO, "native/docker/build-images.sh")], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +45,9 @@ def hugepages() -> int:
 
 
 @pytest.fixture
-def managers(tag: str, hugepages: int, built: None, docker_client: Any) -> Iterator[
-        Callable[..., ManagerProcess]]:
+def managers(
+    tag: str, hugepages: int, built: None, docker_client: Any
+) -> Iterator[Callable[..., ManagerProcess]]:
     """Factory of managers for host 't<tag>'; stops them and removes their
     NF containers afterwards."""
     started: list[ManagerProcess] = []
@@ -60,9 +61,3 @@ def managers(tag: str, hugepages: int, built: None, docker_client: Any) -> Itera
     for mgr in started:
         nf_container.remove_host(docker_client, mgr.host)
         mgr.stop()
-
-
-def nf_spec(host: str, nf: str, idx: int = 0, **kw: Any) -> nf_container.NFSpec:
-    return nf_container.NFSpec(host=host, service=kw.pop("service", nf),
-                               image="onvm/%s:%s" % (nf, VERSION),
-                               name="onvm-%s-%s-%d" % (host, nf, idx), **kw)

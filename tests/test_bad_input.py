@@ -10,25 +10,27 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlError
+
 from onvm_lab.hugepages import free_pages
 from onvm_lab.manager import ManagerProcess, binary, leftovers
 from onvm_lab.netns import lab_ports
-
-from .conftest import nf_spec
+from onvm_lab.single_host import nf_spec
 
 
 def machine_net() -> str:
     """What must never change: eth0's addresses and state, and the routes."""
-    return (subprocess.run(["ip", "-br", "addr", "show", "eth0"], capture_output=True, text=True).stdout
-            + subprocess.run(["ip", "route"], capture_output=True, text=True).stdout)
+    return (
+        subprocess.run(["ip", "-br", "addr", "show", "eth0"], capture_output=True, text=True).stdout
+        + subprocess.run(["ip", "route"], capture_output=True, text=True).stdout
+    )
 
 
 def run_mgr(host: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary("onvm-mgr"), "--host", host, *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [binary("onvm-mgr"), "--host", host, *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def eth0_pci() -> str | None:
@@ -57,8 +59,9 @@ def eth0_pci() -> str | None:
         (["--mbufs", "12"], "bad --mbufs"),
     ],
 )
-def test_manager_refuses_bad_input_and_leaves_nothing(tag: str, hugepages: int, built: None,
-                                                      args: list[str], message: str) -> None:
+def test_manager_refuses_bad_input_and_leaves_nothing(
+    tag: str, hugepages: int, built: None, args: list[str], message: str
+) -> None:
     host = "t" + tag
     before_net, before_pages = machine_net(), free_pages()
     proc = run_mgr(host, *args)
@@ -103,23 +106,24 @@ def test_control_socket_refuses_malformed_messages(managers: Callable[..., Manag
         assert "'cmd'" in c.send_raw(b"[1, 2, 3]")["error"]
         assert "unknown cmd 'explode'" in c.send_raw(b'{"cmd": "explode"}')["error"]
         assert "register" in c.send_raw(b'{"cmd": "register"}')["error"]
-        assert c.call("status")["host"] == mgr.host      # same connection still served
+        assert c.call("status")["host"] == mgr.host  # same connection still served
     with mgr.ctl() as c:
         reply = c.send_raw(b"{" + b" " * 70_000 + b"}")
         assert "longer than" in reply["error"]
         with pytest.raises(CtlError):
-            c.call("status")                              # ... and that one was closed
+            c.call("status")  # ... and that one was closed
     assert mgr.call("status")["nfs"] == 0
 
 
 @pytest.mark.dataplane
-def test_chain_with_unknown_service_or_port_is_refused(managers: Callable[..., ManagerProcess],
-                                                       docker_client: Any) -> None:
+def test_chain_with_unknown_service_or_port_is_refused(
+    managers: Callable[..., ManagerProcess], docker_client: Any
+) -> None:
     mgr = managers()
     nf_container.start(docker_client, nf_spec(mgr.host, "bounce"))
     mgr.call("chain_set", name="ok", services=["bounce"])
     before = mgr.call("chain_list")["chains"]
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"name": "web", "services": ["bounce", "nosuch"]}, "unknown service 'nosuch'"),
         ({"name": "web", "services": []}, "'services' must be a list"),
         ({"name": "web", "services": ["bounce"], "egress": "port7"}, "unknown egress port"),
@@ -147,14 +151,16 @@ def test_nf_without_a_manager_says_so_and_leaves_nothing(tag: str, docker_client
 
 
 @pytest.mark.dataplane
-def test_nf_with_bad_rules_fails_and_is_removed(managers: Callable[..., ManagerProcess],
-                                                docker_client: Any, tmp_path: Any) -> None:
+def test_nf_with_bad_rules_fails_and_is_removed(
+    managers: Callable[..., ManagerProcess], docker_client: Any, tmp_path: Any
+) -> None:
     mgr = managers()
     rules = tmp_path / "fw.rules"
     rules.write_text("default allow\ndeny proto udp dport 70000\n")
     with pytest.raises(nf_container.NFError, match="line 2: bad rule"):
-        nf_container.start(docker_client, nf_spec(mgr.host, "firewall",
-                                                  files={str(rules): "/etc/onvm/fw.rules"}))
+        nf_container.start(
+            docker_client, nf_spec(mgr.host, "firewall", files={str(rules): "/etc/onvm/fw.rules"})
+        )
     assert nf_container.find(docker_client, mgr.host) == []
 
 

@@ -6,70 +6,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from onvm_lab import traffic
 from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import VethPort, lab_ports
 from onvm_lab.pktio import parse_range
+from onvm_lab.single_host import Chain, firewall_forward, wait_until
 
-from .conftest import nf_spec
-
-RULES = "default allow\n# web ports stay closed\ndeny proto udp dport 1000-1999\n"
 DPORTS = "1000-4999"
 
 
 def denied(count: int, first: int = 0) -> int:
+    """Frames the default rules deny (udp dport 1000-1999) among those sent."""
     ports = parse_range(DPORTS)
     return sum(1 for s in range(first, first + count) if 1000 <= ports[s % len(ports)] <= 1999)
 
 
-@dataclass
-class Chain:
-    mgr: ManagerProcess
-    ports: list[VethPort]
-    fw: dict[str, Any]
-    fwd: dict[str, Any]
-
-    def nf(self, instance: int) -> dict[str, Any]:
-        with self.mgr.stats() as st:
-            for nf in st.snapshot()["nfs"]:
-                if nf["instance"] == instance:
-                    return dict(nf)
-        return {}
-
-    def set_chain(self, services: list[str]) -> None:
-        self.mgr.call("chain_set", name="web", services=services, egress="port1",
-                      match={"in_port": "port0", "proto": "udp"})
-
-
-def wait_until(cond: Callable[[], bool], guard: float = 60.0) -> bool:
-    """Poll a condition; the guard only bounds a failing test."""
-    deadline = time.monotonic() + guard
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 @pytest.fixture
-def chain(tag: str, managers: Callable[..., ManagerProcess], docker_client: Any,
-          tmp_path: Path) -> Iterator[Chain]:
-    rules = tmp_path / "fw.rules"
-    rules.write_text(RULES)
-    with lab_ports(tag, 2) as ports:
-        mgr = managers([p.vdev(i) for i, p in enumerate(ports)])
-        fw = nf_container.start(docker_client, nf_spec(mgr.host, "firewall",
-                                                       files={str(rules): "/etc/onvm/fw.rules"}))
-        fwd = nf_container.start(docker_client, nf_spec(mgr.host, "forward"))
-        c = Chain(mgr, ports, fw, fwd)
-        c.set_chain(["firewall", "forward"])
+def chain(tag: str, managers: Callable[..., ManagerProcess], docker_client: Any) -> Iterator[Chain]:
+    with firewall_forward(tag, docker_client, make_manager=managers) as c:
         yield c
 
 
@@ -103,7 +60,7 @@ def test_killing_an_nf_mid_traffic_returns_its_mbufs(chain: Chain, docker_client
     sender = traffic.send(chain.ports[0], 150_000, dports=DPORTS, rate=50_000, wait=False)
     try:
         assert wait_until(lambda: chain.nf(chain.fwd["instance"]).get("rx", 0) > 2000)
-        docker_client.containers.get(chain.fwd["container"]).kill()   # SIGKILL
+        docker_client.containers.get(chain.fwd["container"]).kill()  # SIGKILL
         killed = time.monotonic()
         assert wait_until(lambda: chain.nf(chain.fwd["instance"]).get("state") != "running", 5)
         noticed = time.monotonic() - killed
@@ -127,14 +84,14 @@ def test_chain_swap_under_traffic_loses_no_packet(chain: Chain) -> None:
     try:
         sender = traffic.send(chain.ports[0], n, dports=DPORTS, rate=40_000, wait=False)
         assert wait_until(lambda: chain.nf(chain.fw["instance"]).get("processed", 0) > 5_000)
-        chain.set_chain(["forward"])              # firewall out of the path
+        chain.set_chain(["forward"])  # firewall out of the path
         fw_mid = chain.nf(chain.fw["instance"])["processed"]
         assert wait_until(lambda: chain.nf(chain.fwd["instance"]).get("rx", 0) > fw_mid + 5_000)
         chain.set_chain(["firewall", "forward"])  # and back in
         assert sender.wait(120) == 0
 
         def accounted() -> bool:
-            return rx.counts()["received"] + chain.nf(chain.fw["instance"])["dropped"] >= n
+            return bool(rx.counts()["received"] + chain.nf(chain.fw["instance"])["dropped"] >= n)
 
         assert wait_until(accounted)
     finally:
@@ -143,5 +100,5 @@ def test_chain_swap_under_traffic_loses_no_packet(chain: Chain) -> None:
     fwd = chain.nf(chain.fwd["instance"])
     assert counts["dups"] == 0
     assert counts["received"] + fw["dropped"] == n
-    assert 0 < fw["dropped"] < denied(n)          # the firewall was bypassed for a while
+    assert 0 < fw["dropped"] < denied(n)  # the firewall was bypassed for a while
     assert fw["rx_drop"] == fwd["rx_drop"] == fw["tx_drop"] == fwd["tx_drop"] == 0

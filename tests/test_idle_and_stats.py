@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import find_header, stats_ffi
+
 from onvm_lab.manager import ManagerProcess, binary
 from onvm_lab.netns import lab_ports
 
@@ -35,11 +35,10 @@ def core_share(pids: list[int], seconds: float = 3.0) -> float:
 
 
 @pytest.mark.dataplane
-def test_idle_manager_uses_under_a_tenth_of_a_core(tag: str,
-                                                   managers: Callable[..., ManagerProcess]) -> None:
+def test_idle_manager_uses_under_a_tenth_of_a_core(tag: str, managers: Callable[..., ManagerProcess]) -> None:
     with lab_ports(tag, 2) as ports:
         mgr = managers([p.vdev(i) for i, p in enumerate(ports)])
-        time.sleep(0.5)   # past start-up
+        time.sleep(0.5)  # past start-up
         share = core_share([mgr.pid])
     assert share < 0.10, "idle onvm-mgr used %.1f%% of a core" % (share * 100)
 
@@ -47,9 +46,15 @@ def test_idle_manager_uses_under_a_tenth_of_a_core(tag: str,
 @pytest.mark.dataplane
 def test_ten_idle_nfs_cost_almost_nothing(managers: Callable[..., ManagerProcess]) -> None:
     mgr = managers()
-    procs = [subprocess.Popen([binary("bounce"), "--host", mgr.host, "--service", "idle%d" % i] +
-                              (["--shared-core"] if i % 2 else []),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(10)]
+    procs = [
+        subprocess.Popen(
+            [binary("bounce"), "--host", mgr.host, "--service", "idle%d" % i]
+            + (["--shared-core"] if i % 2 else []),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(10)
+    ]
     try:
         deadline = time.monotonic() + 30
         while len([n for n in mgr.call("nf_list")["nfs"] if n["state"] == "running"]) < 10:
@@ -77,15 +82,19 @@ def test_cffi_layout_matches_the_c_compiler(tmp_path: Path) -> None:
         checks.append(("struct %s" % struct, None))
         for field in re.findall(r"\s(\w+)(?:\[\w+\])?;", body):
             checks.append(("struct %s" % struct, field))
-    src = ['#include <stddef.h>', '#include <stdio.h>', '#include "%s"' % header, "int main(void) {"]
+    src = ["#include <stddef.h>", "#include <stdio.h>", '#include "%s"' % header, "int main(void) {"]
     for ctype, field in checks:
         expr = "offsetof(%s, %s)" % (ctype, field) if field else "sizeof(%s)" % ctype
         src.append('printf("%%zu\\n", (size_t)%s);' % expr)
     src.append("return 0; }")
     (tmp_path / "layout.c").write_text("\n".join(src))
     subprocess.run(["gcc", "-o", str(tmp_path / "layout"), str(tmp_path / "layout.c")], check=True)
-    c_values = [int(v) for v in subprocess.run([str(tmp_path / "layout")], capture_output=True,
-                                                text=True, check=True).stdout.split()]
+    c_values = [
+        int(v)
+        for v in subprocess.run(
+            [str(tmp_path / "layout")], capture_output=True, text=True, check=True
+        ).stdout.split()
+    ]
     py_values = [ffi.offsetof(ctype, field) if field else ffi.sizeof(ctype) for ctype, field in checks]
     assert len(checks) > 40
     assert py_values == c_values

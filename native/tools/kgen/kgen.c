@@ -48,7 +48,7 @@
 static atomic_uint_fast64_t rx_count;
 static atomic_int stop;
 static uint32_t nonce;
-static int rx_cpu = -1;
+static int rx_cpu = -1, rx_fd;
 
 static void
 die(const char *what)
@@ -133,22 +133,18 @@ build_frame(uint8_t *f, int fd, const char *ifname, const uint8_t *dmac,
 	memcpy(f + MARK_OFF, mark, sizeof(mark));
 }
 
-/* Counts own frames sent in the window, from a TPACKET_V3 ring, until told to stop. */
-static void *
-rx_loop(void *arg)
+static uint8_t *
+rx_ring_setup(int fd)
 {
 	struct tpacket_req3 req = {
 		.tp_block_size = RX_BLOCK_SZ, .tp_block_nr = RX_BLOCKS,
 		.tp_frame_size = 2048, .tp_frame_nr = RX_BLOCK_SZ / 2048 * RX_BLOCKS,
 		.tp_retire_blk_tov = 5,
 	};
-	int fd = *(int *)arg, v = TPACKET_V3;
-	uint32_t mark[2] = { htonl(MAGIC), nonce };
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	unsigned int blk = 0, i;
+	int v = TPACKET_V3, one = 1;
 	uint8_t *ring;
 
-	pin(rx_cpu);
+	setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
 	if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) < 0 ||
 	    setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0)
 		die("PACKET_RX_RING");
@@ -156,6 +152,19 @@ rx_loop(void *arg)
 		    MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (ring == MAP_FAILED)
 		die("mmap rx ring");
+	return ring;
+}
+
+/* Counts own frames sent in the window, from a TPACKET_V3 ring, until told to stop. */
+static void *
+rx_loop(void *arg)
+{
+	uint32_t mark[2] = { htonl(MAGIC), nonce };
+	struct pollfd pfd = { .fd = rx_fd, .events = POLLIN };
+	uint8_t *ring = arg;
+	unsigned int blk = 0, i;
+
+	pin(rx_cpu);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		struct tpacket_block_desc *bd = (void *)(ring + (size_t)blk * RX_BLOCK_SZ);
 		struct tpacket3_hdr *h;
@@ -207,12 +216,12 @@ main(int argc, char **argv)
 	double seconds = 3, warmup = 0.5, t0 = 0, t1, t;
 	uint64_t sent = 0, received;
 	uint8_t phase = 0;
-	int opt, txfd, rxfd, one = 1, tx_cpu = -1, v = TPACKET_V2, batch = 64, i;
+	int opt, txfd, one = 1, tx_cpu = -1, v = TPACKET_V2, batch = 64, i;
 	struct in_addr src = { 0 }, dst = { 0 };
 	static struct mmsghdr msgs[MAX_BATCH];
 	unsigned int dm[6] = { 256 }, slot = 0;
 	struct sockaddr_ll txa, rxa;
-	uint8_t dmac[6], frame[FRAME_LEN], *ring = NULL;
+	uint8_t dmac[6], frame[FRAME_LEN], *ring = NULL, *rxring;
 	struct tpacket_stats_v3 st;
 	socklen_t stlen = sizeof(st);
 	struct iovec iov;
@@ -249,8 +258,8 @@ main(int argc, char **argv)
 		usage(1);
 	nonce = (uint32_t)getpid() ^ (uint32_t)time(NULL) << 16;
 
-	rxfd = packet_socket(rxif, ETH_P_IP, &rxa);
-	setsockopt(rxfd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+	rx_fd = packet_socket(rxif, ETH_P_IP, &rxa);
+	rxring = rx_ring_setup(rx_fd);
 	/* protocol 0: the TX socket receives nothing. */
 	txfd = packet_socket(txif, 0, &txa);
 	txa.sll_protocol = htons(ETH_P_IP);
@@ -259,7 +268,7 @@ main(int argc, char **argv)
 	if (setsockopt(txfd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) < 0)
 		die("PACKET_QDISC_BYPASS");
 	build_frame(frame, txfd, txif, dmac, src, dst);
-	if (pthread_create(&rx, NULL, rx_loop, &rxfd) != 0)
+	if (pthread_create(&rx, NULL, rx_loop, rxring) != 0)
 		die("pthread_create");
 	pin(tx_cpu);
 
@@ -284,8 +293,6 @@ main(int argc, char **argv)
 		for (i = 0; i < batch; i++) {
 			msgs[i].msg_hdr.msg_iov = &iov;
 			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_hdr.msg_name = &txa;
-			msgs[i].msg_hdr.msg_namelen = sizeof(txa);
 		}
 	}
 
@@ -330,7 +337,7 @@ main(int argc, char **argv)
 	atomic_store(&stop, 1);
 	pthread_join(rx, NULL);
 	received = atomic_load(&rx_count);
-	if (getsockopt(rxfd, SOL_PACKET, PACKET_STATISTICS, &st, &stlen) < 0)
+	if (getsockopt(rx_fd, SOL_PACKET, PACKET_STATISTICS, &st, &stlen) < 0)
 		st.tp_drops = 0;
 	printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64 ", \"seconds\": %.6f, "
 	       "\"mpps\": %.4f, \"mode\": \"%s\", \"batch\": %d, \"rx_ring_drops\": %u}\n",

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: BSD-3-Clause
 """NF instances as containers: the one implementation of starting, finding
 and stopping them, used by the ``onvm.nfv.nf`` module, the scaler and tests.
@@ -56,7 +55,7 @@ class NFSpec:
             cmd += ["--core", str(self.core)]
         if self.shared_core:
             cmd.append("--shared-core")
-        return cmd + ["--"] + list(self.args)
+        return [*cmd, "--", *self.args]
 
 
 def pidns_name(host: str) -> str:
@@ -102,8 +101,7 @@ def run_kwargs(spec: NFSpec) -> dict[str, Any]:
     }
     for src, dst in spec.files.items():
         volumes[src] = {"bind": dst, "mode": "ro"}
-    labels = {LABEL_MANAGED: "true", LABEL_HOST: spec.host, LABEL_SERVICE: spec.service,
-              LABEL_ROLE: "nf"}
+    labels = {LABEL_MANAGED: "true", LABEL_HOST: spec.host, LABEL_SERVICE: spec.service, LABEL_ROLE: "nf"}
     labels.update(spec.labels)
     kwargs = _hardened(spec.name, spec.image, labels)
     kwargs.update(
@@ -155,16 +153,17 @@ def start(client: Any, spec: NFSpec, timeout: float = 30.0) -> dict[str, Any]:
             state = container.attrs["State"]
             if not state["Running"]:
                 raise NFError(
-                    "NF %s exited with %s: %s"
-                    % (spec.name, state.get("ExitCode"), _logs(container))
+                    "NF %s exited with %s: %s" % (spec.name, state.get("ExitCode"), _logs(container))
                 )
             entry = instance_of(spec.host, int(state["Pid"]), spec.runtime_dir)
             if entry is not None:
                 entry["container"] = spec.name
                 return entry
             time.sleep(0.05)
-        raise NFError("NF %s did not register with the manager within %.0f s: %s"
-                      % (spec.name, timeout, _logs(container)))
+        raise NFError(
+            "NF %s did not register with the manager within %.0f s: %s"
+            % (spec.name, timeout, _logs(container))
+        )
     except BaseException:
         container.remove(force=True)
         raise

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: BSD-3-Clause
 """Client of onvm-mgr's control socket (Unix stream, one JSON object per line).
 
@@ -35,7 +34,7 @@ class CtlClient:
             self._sock.connect(self.path)
         except OSError as e:
             self._sock.close()
-            raise CtlError("no onvm-mgr for host %r (%s: %s)" % (host, self.path, e.strerror))
+            raise CtlError("no onvm-mgr for host %r (%s: %s)" % (host, self.path, e.strerror)) from e
         self._file = self._sock.makefile("rwb")
 
     def close(self) -> None:
@@ -58,7 +57,7 @@ class CtlClient:
             self._file.flush()
             reply = self._file.readline()
         except OSError as e:
-            raise CtlError("control socket %s: %s" % (self.path, e))
+            raise CtlError("control socket %s: %s" % (self.path, e)) from e
         if not reply:
             raise CtlError("onvm-mgr closed the control connection (%s)" % self.path)
         result: dict[str, Any] = json.loads(reply)

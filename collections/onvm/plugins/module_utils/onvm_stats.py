@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: BSD-3-Clause
 """Read a host's onvm stats area (written by onvm-mgr) through cffi.
 
@@ -76,7 +75,7 @@ def stats_ffi(header: str | None = None) -> tuple[Any, Any]:
 
 
 def _cstr(ffi: Any, arr: Any) -> str:
-    return ffi.string(arr).decode("utf-8", "replace")
+    return str(ffi.string(arr).decode("utf-8", "replace"))
 
 
 def _port(ffi: Any, p: Any) -> dict[str, Any]:
@@ -125,7 +124,7 @@ class StatsReader:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as e:
-            raise StatsError("no stats area at %s: %s (is onvm-mgr running?)" % (path, e.strerror))
+            raise StatsError("no stats area at %s: %s (is onvm-mgr running?)" % (path, e.strerror)) from e
         try:
             if os.fstat(fd).st_size < self._size:
                 raise StatsError("%s is smaller than the stats layout: another version?" % path)

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Benchmark: packets around a generator -> NF -> back loop, in Mpps, side by side.
+
+1. the limit: the same loop from two bare rte_rings between the two cores
+   (native/tools/ring_limit: no manager, no steering, no tables);
+2. onvm, 64-byte packets, NFs as containers attached to onvm-mgr:
+   speed_tester looping to itself; speed_tester -> bounce -> back on two
+   cores; the same with both NFs sharing one core (shared-core mode);
+3. what a user would otherwise build: the two-hop chain through kernel veth
+   pairs between network namespaces (bench/kernel_chain.py).
+
+Also the idle manager's CPU share.  Prints a table and writes
+bench/results/chain.json.  Run as root after `scripts/setup.sh`:
+
+    .venv/bin/python bench/chain.py [--seconds 5] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from kernel_chain import run_kernel_chain
+
+from onvm_lab.hugepages import ensure_free
+from onvm_lab.manager import REPO, ManagerProcess, binary
+
+VERSION = "0.1.0"
+# openNetVM v21.10 ported to DPDK 22.11, on these 2 cores (shared/MACHINE-FACTS.md)
+PEER = {"loopback": 51.0, "chain": 9.5, "shared_core": 1.17}
+
+
+def ring_limit(seconds: float) -> float:
+    out = subprocess.run(
+        [
+            binary("ring_limit"),
+            "-l",
+            "0,1",
+            "--in-memory",
+            "--no-pci",
+            "--no-telemetry",
+            "--log-level=lib.eal:error",
+            "--",
+            "-t",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["mpps"])
+
+
+def speed_tester(
+    client: Any, host: str, core: int, seconds: float, dest: str | None = None, shared: bool = False
+) -> float:
+    args = ["-t", str(seconds)] + (["-d", dest] if dest else [])
+    spec = nf_container.NFSpec(
+        host=host,
+        service="speed_tester",
+        image="onvm/speed_tester:" + VERSION,
+        name="onvm-%s-speed_tester" % host,
+        core=core,
+        shared_core=shared,
+        args=args,
+    )
+    nf_container.ensure_pidns(client, host)
+    c = client.containers.create(**nf_container.run_kwargs(spec))
+    try:
+        c.start()
+        rc = c.wait(timeout=seconds + 60)["StatusCode"]
+        logs = c.logs().decode()
+        if rc != 0:
+            raise RuntimeError("speed_tester failed (%d): %s" % (rc, logs))
+        return float(json.loads(logs.strip().splitlines()[-1])["mpps"])
+    finally:
+        c.remove(force=True)
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    def used() -> float:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before, t0 = used(), time.monotonic()
+    time.sleep(seconds)
+    return (used() - before) / (time.monotonic() - t0)
+
+
+def median_of(repeat: int, fn: Callable[[], float]) -> dict[str, Any]:
+    runs = [fn() for _ in range(repeat)]
+    return {"mpps": round(statistics.median(runs), 3), "runs": [round(r, 3) for r in runs]}
+
+
+def onvm_runs(seconds: float, repeat: int) -> dict[str, Any]:
+    client = docker.from_env()
+    host = "bench%d" % (os.getpid() % 10000)
+    ensure_free(64)
+    mgr = ManagerProcess(host, core=0).start()
+    try:
+        time.sleep(0.5)
+        idle = cpu_share(mgr.pid, 3.0)
+        res: dict[str, Any] = {"idle_manager_core_share": round(idle, 4)}
+        res["loopback"] = median_of(repeat, lambda: speed_tester(client, host, 1, seconds))
+        bounce = nf_container.NFSpec(
+            host=host, service="bounce", image="onvm/bounce:" + VERSION, name="onvm-%s-bounce" % host, core=0
+        )
+        nf_container.start(client, bounce)
+        res["chain"] = median_of(repeat, lambda: speed_tester(client, host, 1, seconds, "bounce"))
+        nf_container.stop(client, bounce.name, timeout=0)
+        bounce.core, bounce.shared_core = 1, True
+        nf_container.start(client, bounce)
+        res["shared_core"] = median_of(
+            repeat, lambda: speed_tester(client, host, 1, seconds, "bounce", shared=True)
+        )
+        return res
+    finally:
+        nf_container.remove_host(client, host)
+        mgr.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured time per run")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median kept)")
+    ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "chain.json"))
+    args = ap.parse_args()
+    subprocess.run(
+        ["bash", os.path.join(REPO, "native/docker/build-images.sh")], check=True, stdout=subprocess.DEVNULL
+    )
+
+    limit = median_of(args.repeat, lambda: ring_limit(args.seconds))
+    onvm = onvm_runs(args.seconds, args.repeat)
+    kernel = median_of(args.repeat, lambda: float(run_kernel_chain(args.seconds)["mpps"]))
+
+    chain = onvm["chain"]["mpps"]
+    checks = {
+        "chain >= 10x kernel": chain >= 10 * kernel["mpps"],
+        "chain >= 50% of ring limit": chain >= 0.5 * limit["mpps"],
+        "loopback >= 1.5x peer": onvm["loopback"]["mpps"] >= 1.5 * PEER["loopback"],
+        "chain >= 1.5x peer": chain >= 1.5 * PEER["chain"],
+        "shared core >= 1.5x peer": onvm["shared_core"]["mpps"] >= 1.5 * PEER["shared_core"],
+        "idle manager < 10% of a core": onvm["idle_manager_core_share"] < 0.10,
+    }
+    rows = [
+        ("1. ring limit, 2 cores (bare rte_rings)", limit["mpps"], None),
+        ("2. onvm speed_tester loopback", onvm["loopback"]["mpps"], PEER["loopback"]),
+        ("2. onvm speed_tester -> bounce -> back", chain, PEER["chain"]),
+        ("2. onvm same, both NFs on one core", onvm["shared_core"]["mpps"], PEER["shared_core"]),
+        ("3. kernel veth, two hops", kernel["mpps"], None),
+    ]
+    print("%-44s %10s %14s" % ("64-byte packets", "Mpps", "openNetVM 21.10"))
+    for name, mpps, peer in rows:
+        print("%-44s %10.2f %14s" % (name, mpps, "" if peer is None else "%.2f" % peer))
+    print(
+        "chain / kernel = %.1fx, chain / ring limit = %.0f%%, idle manager = %.2f%% of a core"
+        % (chain / kernel["mpps"], 100 * chain / limit["mpps"], 100 * onvm["idle_manager_core_share"])
+    )
+    for name, ok in checks.items():
+        print("  [%s] %s" % ("ok" if ok else "MISSED", name))
+
+    result = {
+        "bench": "chain",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
+        "packet_bytes": 64,
+        "seconds_per_run": args.seconds,
+        "ring_limit": limit,
+        "onvm": onvm,
+        "kernel_veth": kernel,
+        "peer_opennetvm_21_10": PEER,
+        "ratios": {
+            "chain_over_kernel": round(chain / kernel["mpps"], 2),
+            "chain_over_ring_limit": round(chain / limit["mpps"], 3),
+        },
+        "targets_met": checks,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    print("wrote", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
