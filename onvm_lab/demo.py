@@ -41,10 +41,14 @@ def main(argv: list[str] | None = None) -> int:
             counts = rx.stop()
         fw = chain.nf(chain.fw["instance"])
         print("sent %d frames (udp dports %s) into port0" % (n, DPORTS))
-        print("firewall: %d processed, %d dropped (rule: deny udp dport 1000-1999)"
-              % (fw["processed"], fw["dropped"]))
-        print("far end of port1: %d received, %d duplicates (expected %d)"
-              % (counts["received"], counts["dups"], expect))
+        print(
+            "firewall: %d processed, %d dropped (rule: deny udp dport 1000-1999)"
+            % (fw["processed"], fw["dropped"])
+        )
+        print(
+            "far end of port1: %d received, %d duplicates (expected %d)"
+            % (counts["received"], counts["dups"], expect)
+        )
         ok = counts["received"] == expect and fw["dropped"] == n - expect and counts["dups"] == 0
     print("demo %s; everything it made is removed" % ("OK" if ok else "FAILED"))
     return 0 if ok else 1
