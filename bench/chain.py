@@ -26,14 +26,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from kernel_chain import run_kernel_chain
 
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess, binary
 
@@ -144,7 +145,8 @@ def main() -> int:
 
     limit = median_of(args.repeat, lambda: ring_limit(args.seconds))
     onvm = onvm_runs(args.seconds, args.repeat)
-    kernel = median_of(args.repeat, lambda: float(run_kernel_chain(args.seconds)["mpps"]))
+    kgen = Path(binary("kgen"))
+    kernel = median_of(args.repeat, lambda: float(run_kernel_chain(args.seconds, kgen=kgen)["mpps"]))
 
     chain = onvm["chain"]["mpps"]
     checks = {

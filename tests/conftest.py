@@ -12,8 +12,8 @@ from typing import Any
 
 import docker
 import pytest
-from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlError
-
 from onvm_lab.hugepages import free_pages
 from onvm_lab.manager import ManagerProcess, binary, leftovers
 from onvm_lab.netns import lab_ports

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import find_header, stats_ffi
 
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import find_header, stats_ffi
 from onvm_lab.manager import ManagerProcess, binary
 from onvm_lab.netns import lab_ports
 
