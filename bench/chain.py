@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,23 +45,29 @@ PEER = {"loopback": 51.0, "chain": 9.5, "shared_core": 1.17}
 
 
 def ring_limit(seconds: float) -> float:
-    out = subprocess.run(
-        [
-            binary("ring_limit"),
-            "-l",
-            "0,1",
-            "--in-memory",
-            "--no-pci",
-            "--no-telemetry",
-            "--log-level=lib.eal:error",
-            "--",
-            "-t",
-            str(seconds),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    prefix = "onvm-ringlimit-%d" % os.getpid()
+    try:
+        out = subprocess.run(
+            [
+                binary("ring_limit"),
+                "-l",
+                "0,1",
+                "--in-memory",
+                "--file-prefix",
+                prefix,
+                "--no-pci",
+                "--no-telemetry",
+                "--log-level=lib.eal:error",
+                "--",
+                "-t",
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        shutil.rmtree(os.path.join("/var/run/dpdk", prefix), ignore_errors=True)
     return float(json.loads(out.strip().splitlines()[-1])["mpps"])
 
 

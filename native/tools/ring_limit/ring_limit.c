@@ -6,7 +6,7 @@
  * per-packet field as the NFs do, with no manager, no steering and no
  * tables.  Prints one JSON line.
  *
- *   ring_limit [EAL options] -- [-n INFLIGHT] [-t SECONDS]
+ *   ring_limit [EAL options] -- [-n INFLIGHT] [-t SECONDS] [-w WARMUP_SECONDS]
  * Needs two lcores (e.g. -l 0,1) for the loop; with one it measures the
  * same-core loopback (one ring, one thread).
  */
@@ -65,6 +65,24 @@ nf_loop(void *arg)
 	return 0;
 }
 
+/* One round of the generator: take back what returned, send it out again. */
+static unsigned int
+gen_round(struct rte_ring *back)
+{
+	struct rte_mbuf *p[BURST];
+	unsigned int n, i, sent;
+
+	n = rte_ring_sc_dequeue_burst(back, (void **)p, BURST, NULL);
+	for (i = 0; i < n; i++) {
+		meta(p[i])->owner = 1;
+		meta(p[i])->action = 3;
+		meta(p[i])->src = 1;
+	}
+	for (sent = 0; sent < n;)
+		sent += rte_ring_sp_enqueue_burst(to_nf, (void **)p + sent, n - sent, NULL);
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -72,9 +90,9 @@ main(int argc, char **argv)
 		.name = "ring_limit_meta", .size = sizeof(struct meta), .align = 4,
 	};
 	unsigned int inflight = 1024, i, n, sent, nf_lcore;
-	double seconds = 5, mpps;
+	double seconds = 5, warmup = 1, mpps;
 	struct rte_mempool *mp;
-	struct rte_mbuf **all, *p[BURST];
+	struct rte_mbuf **all;
 	uint64_t count = 0, t0, t1, hz;
 	struct rte_ring *back;
 	int rc, opt, two;
@@ -86,11 +104,13 @@ main(int argc, char **argv)
 	}
 	argc -= rc;
 	argv += rc;
-	while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:w:")) != -1) {
 		if (opt == 'n')
-			inflight = (unsigned int)atoi(argv[optind - 1]);
+			inflight = (unsigned int)atoi(optarg);
 		else if (opt == 't')
-			seconds = atof(argv[optind - 1]);
+			seconds = atof(optarg);
+		else if (opt == 'w')
+			warmup = atof(optarg);
 	}
 	meta_off = rte_mbuf_dynfield_register(&desc);
 	mp = rte_pktmbuf_pool_create("rl_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
@@ -114,19 +134,13 @@ main(int argc, char **argv)
 	if (two)
 		rte_eal_remote_launch(nf_loop, NULL, nf_lcore);
 	hz = rte_get_tsc_hz();
-	t0 = rte_rdtsc();
+	t0 = rte_rdtsc() + (uint64_t)(warmup * (double)hz);   /* same warm-up as speed_tester */
 	t1 = t0 + (uint64_t)(seconds * (double)hz);
-	while (rte_rdtsc() < t1) {
-		n = rte_ring_sc_dequeue_burst(back, (void **)p, BURST, NULL);
-		for (i = 0; i < n; i++) {
-			meta(p[i])->owner = 1;
-			meta(p[i])->action = 3;
-			meta(p[i])->src = 1;
-		}
-		for (sent = 0; sent < n;)
-			sent += rte_ring_sp_enqueue_burst(to_nf, (void **)p + sent, n - sent, NULL);
-		count += n;
-	}
+	while (rte_rdtsc() < t0)
+		gen_round(back);
+	t0 = rte_rdtsc();
+	while (rte_rdtsc() < t1)
+		count += gen_round(back);
 	mpps = (double)count * hz / (double)(rte_rdtsc() - t0) / 1e6;
 	stop = 1;
 	rte_eal_mp_wait_lcore();
