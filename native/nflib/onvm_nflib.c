@@ -332,6 +332,21 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 	}
 }
 
+/* Key under which a verdict's target may be reused, UINT32_MAX if not. */
+static inline uint32_t
+cache_key(const struct onvm_pkt_meta *m)
+{
+	switch (m->action) {
+	case ONVM_A_TO_SERVICE:
+	case ONVM_A_TO_INSTANCE:
+		return ((uint32_t)m->action << 16) | m->dest;
+	case ONVM_A_BACK:
+		return m->src != ONVM_NONE ? ((uint32_t)m->action << 16) | m->src : UINT32_MAX;
+	default:
+		return UINT32_MAX;
+	}
+}
+
 static void
 send_run(struct onvm_nf *nf, uint16_t tgt, struct rte_mbuf **p, unsigned int n)
 {
@@ -372,11 +387,22 @@ onvm_nf_send(struct onvm_nf *nf, struct rte_mbuf **pkts, uint16_t n)
 	while (done < n) {
 		uint16_t b = RTE_MIN((uint16_t)(n - done), (uint16_t)ONVM_BURST);
 		struct rte_mbuf **p = pkts + done;
+		uint32_t last_key = UINT32_MAX;
+		uint16_t last_tgt = TGT_DROP;
 
 		for (i = 0; i < b; i++) {
 			struct onvm_pkt_meta *m = onvm_pkt_meta(nf, p[i]);
+			uint32_t key = cache_key(m);
 
-			tgt[i] = resolve(nf, m);
+			/* Verdicts that name their target (a service, an
+			 * instance, the sending instance) resolve the same way
+			 * for a run of packets: look it up once.  Chain hops
+			 * depend on the flow: resolved each time. */
+			if (key == UINT32_MAX || key != last_key) {
+				last_tgt = resolve(nf, m);
+				last_key = key;
+			}
+			tgt[i] = last_tgt;
 			m->src = nf->id;
 			m->action = ONVM_A_NEXT;
 		}
@@ -406,6 +432,7 @@ packet_loop(void *varg)
 	struct rte_mbuf *pkts[ONVM_BURST];
 	uint64_t last = rte_rdtsc(), now;
 	unsigned int empty = 0, spin = nf->shared_core ? 16 : SPIN_BEFORE_SLEEP;
+	bool was_busy = false;
 	uint16_t n, i;
 
 	if (nf->core >= 0) {
@@ -420,10 +447,16 @@ packet_loop(void *varg)
 		nf->on_start(nf, la->arg);
 	while (!nf->stop) {
 		n = (uint16_t)rte_ring_sc_dequeue_burst(in->rx, (void **)pkts, ONVM_BURST, NULL);
+		/* One clock read a round: the time since the last read was
+		 * busy if the last round had packets, idle if not. */
 		now = rte_rdtsc();
-		if (n == 0) {
+		if (was_busy)
+			c->busy_cycles += now - last;
+		else
 			c->idle_cycles += now - last;
-			last = now;
+		last = now;
+		was_busy = n != 0;
+		if (n == 0) {
 			if (++empty < spin) {
 				rte_pause();
 				continue;
@@ -432,9 +465,6 @@ packet_loop(void *varg)
 			if (onvm_dp_sleep(&in->sleeping, &in->wake_seq, onvm_dp_ring_pending, in->rx,
 					  SLEEP_TIMEOUT_NS))
 				c->wakeups++;
-			now = rte_rdtsc();
-			c->idle_cycles += now - last;
-			last = now;
 			continue;
 		}
 		empty = 0;
@@ -444,9 +474,6 @@ packet_loop(void *varg)
 		la->handler(nf, pkts, n, la->arg);
 		c->processed += n;
 		onvm_nf_send(nf, pkts, n);
-		now = rte_rdtsc();
-		c->busy_cycles += now - last;
-		last = now;
 	}
 	return NULL;
 }
