@@ -420,6 +420,20 @@ cmd_chain_list(struct mgr *m)
 }
 
 static json_t *
+cmd_service_list(struct mgr *m)
+{
+	json_t *list = json_array();
+	unsigned int i;
+
+	for (i = 0; i < ONVM_MAX_SERVICES; i++)
+		if (m->sh->svc[i].name[0] != '\0')
+			json_array_append_new(list, json_pack("{s:s, s:i, s:i}", "name", m->sh->svc[i].name,
+							      "id", (int)i, "instances",
+							      (int)m->sh->svc[i].n_inst));
+	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
+}
+
+static json_t *
 dispatch(struct mgr *m, struct client *c, json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
@@ -434,6 +448,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return cmd_register(m, c, req);
 	if (strcmp(cmd, "service_add") == 0)
 		return cmd_service_add(m, req);
+	if (strcmp(cmd, "service_list") == 0)
+		return cmd_service_list(m);
 	if (strcmp(cmd, "chain_set") == 0)
 		return cmd_chain_set(m, req);
 	if (strcmp(cmd, "chain_del") == 0)
@@ -444,8 +460,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		mgr_quit = true;
 		return json_pack("{s:b}", "ok", 1);
 	}
-	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, chain_set, "
-			   "chain_del, chain_list, shutdown)", cmd);
+	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, service_list, "
+			   "chain_set, chain_del, chain_list, shutdown)", cmd);
 }
 
 /* ---- socket plumbing ---------------------------------------------------- */
