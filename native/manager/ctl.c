@@ -129,8 +129,8 @@ cmd_status(struct mgr *m)
 		nfs += sh->inst[i].state == ONVM_INST_RUNNING;
 	return json_pack("{s:b, s:s, s:i, s:o, s:{s:I, s:I}, s:i, s:i, s:I, s:I, s:s}", "ok", 1,
 			 "host", m->host, "pid", (int)getpid(), "ports", ports, "pool", "size",
-			 (json_int_t)sh->pool->size, "avail",
-			 (json_int_t)rte_mempool_avail_count(sh->pool), "nfs", (int)nfs, "chains",
+			 (json_int_t)mgr_pool_size(m), "avail",
+			 (json_int_t)mgr_pool_avail(m), "nfs", (int)nfs, "chains",
 			 (int)sh->tables[sh->table_active].n, "flows",
 			 (json_int_t)rte_hash_count(m->flow_hash), "reclaimed",
 			 (json_int_t)m->reclaimed, "stats_file", m->stats_path);

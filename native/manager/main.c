@@ -6,9 +6,12 @@
  * (names, ports, hugepages, another manager), so a bad invocation fails
  * with a clear message and leaves nothing behind.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <numa.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,8 +48,8 @@ usage(FILE *f)
 		"  --port SPEC        a port: PCI address (0000:03:00.0) or vdev\n"
 		"                     (net_af_packet0,iface=veth0,framecnt=8192); repeatable\n"
 		"  --core N           cpu of the data lcore (default 0)\n"
-		"  --mem MB           hugepage memory to take, MiB (default 64)\n"
-		"  --mbufs N          mbufs in the pool (default 8191)\n"
+		"  --mem MB           hugepage memory per NUMA socket in use, MiB (default 64)\n"
+		"  --mbufs N          mbufs in each socket's pool (default 8191)\n"
 		"  --flow-idle SEC    forget a flow idle this long (default 10)\n"
 		"  --runtime-dir DIR  DPDK runtime dir (default " ONVM_DEFAULT_RUNTIME_DIR ")\n"
 		"  --stats-file PATH  stats area (default /dev/shm/onvm-NAME.stats)\n"
@@ -194,6 +197,52 @@ read_long(const char *path)
 	return v;
 }
 
+/* NUMA sockets that have cpus this process may run on: a pool on each,
+ * so NFs pinned there get local mbufs. */
+static void
+find_sockets(struct mgr *m)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (numa_available() < 0 || sched_getaffinity(0, sizeof(set), &set) < 0) {
+		m->socket_used[0] = true;
+		m->n_sockets = 1;
+		return;
+	}
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		int node;
+
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		node = numa_node_of_cpu(cpu);
+		if (node >= 0 && node < ONVM_MAX_SOCKETS && !m->socket_used[node]) {
+			m->socket_used[node] = true;
+			m->n_sockets++;
+		}
+	}
+	if (m->n_sockets == 0) {
+		m->socket_used[0] = true;
+		m->n_sockets = 1;
+	}
+}
+
+/* "64,0,64": --mem MiB on each socket in use. */
+static void
+socket_list(const struct mgr *m, char *buf, size_t len)
+{
+	unsigned int i, last = 0;
+	size_t used = 0;
+
+	for (i = 0; i < ONVM_MAX_SOCKETS; i++)
+		if (m->socket_used[i])
+			last = i;
+	buf[0] = '\0';
+	for (i = 0; i <= last && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%u", i ? "," : "",
+					 m->socket_used[i] ? m->mem_mb : 0);
+}
+
 /* Enough free hugepages for --mem?  Checked before the EAL so that the
  * message says what to do, and nothing is half-allocated. */
 static int
@@ -203,12 +252,14 @@ check_hugepages(const struct mgr *m)
 	long free1g = read_long("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages");
 	long have_mb = (free2m > 0 ? free2m * 2 : 0) + (free1g > 0 ? free1g * 1024 : 0);
 
-	if (have_mb >= (long)m->mem_mb)
+	long need_mb = (long)m->mem_mb * m->n_sockets;
+
+	if (have_mb >= need_mb)
 		return 0;
 	fprintf(stderr,
-		"onvm-mgr: not enough hugepages: --mem %u MiB needs %u free 2 MiB pages, only %ld "
-		"MiB free (raise /proc/sys/vm/nr_hugepages, or lower --mem)\n",
-		m->mem_mb, m->mem_mb / 2, have_mb);
+		"onvm-mgr: not enough hugepages: --mem %u MiB on %u NUMA socket(s) needs %ld free "
+		"2 MiB pages, only %ld MiB free (raise /proc/sys/vm/nr_hugepages, or lower --mem)\n",
+		m->mem_mb, m->n_sockets, need_mb / 2, have_mb);
 	return -1;
 }
 
@@ -230,15 +281,16 @@ static int
 eal_start(struct mgr *m, int argc, char **argv, int extra)
 {
 	char *eal[64 + ONVM_MAX_PORTS * 2];
-	char lcore[32], prefix[64], mem[32], limit[32], huge[224];
+	char lcore[32], prefix[64], mem[128], limit[128], huge[224], per_socket[96];
 	int n = 0, i, rc;
 	unsigned int p;
 	bool pci = false;
 
 	snprintf(lcore, sizeof(lcore), "-l%u", m->lcore);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=onvm-%s", m->host);
-	snprintf(mem, sizeof(mem), "--socket-mem=%u", m->mem_mb);
-	snprintf(limit, sizeof(limit), "--socket-limit=%u", m->mem_mb);
+	socket_list(m, per_socket, sizeof(per_socket));
+	snprintf(mem, sizeof(mem), "--socket-mem=%s", per_socket);
+	snprintf(limit, sizeof(limit), "--socket-limit=%s", per_socket);
 	eal[n++] = argv[0];
 	eal[n++] = lcore;
 	eal[n++] = prefix;
@@ -288,20 +340,13 @@ shared_setup(struct mgr *m, char *err, size_t errlen)
 		.hash_func = rte_jhash,
 		.socket_id = (int)rte_socket_id(),
 	};
-	struct rte_mempool *pool;
+	unsigned int s;
 	int off;
 
 	off = rte_mbuf_dynfield_register(&meta_desc);
 	if (off < 0) {
 		snprintf(err, errlen, "cannot register the packet metadata field: %s",
 			 rte_strerror(rte_errno));
-		return -1;
-	}
-	pool = rte_pktmbuf_pool_create(ONVM_POOL_NAME, m->n_mbufs, 256, 0,
-				       RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-	if (pool == NULL) {
-		snprintf(err, errlen, "cannot create a pool of %u mbufs in %u MiB: %s (raise --mem "
-			 "or lower --mbufs)", m->n_mbufs, m->mem_mb, rte_strerror(rte_errno));
 		return -1;
 	}
 	mz = rte_memzone_reserve(ONVM_MZ_SHARED, sizeof(struct onvm_shared), (int)rte_socket_id(),
@@ -313,7 +358,23 @@ shared_setup(struct mgr *m, char *err, size_t errlen)
 	}
 	m->sh = mz->addr;
 	memset(m->sh, 0, sizeof(*m->sh));
-	m->sh->pool = pool;
+	m->sh->main_socket = rte_socket_id() < ONVM_MAX_SOCKETS ? rte_socket_id() : 0;
+	m->socket_used[m->sh->main_socket] = true;
+	for (s = 0; s < ONVM_MAX_SOCKETS; s++) {
+		char name[RTE_MEMPOOL_NAMESIZE];
+
+		if (!m->socket_used[s])
+			continue;
+		snprintf(name, sizeof(name), ONVM_POOL_NAME, s);
+		m->sh->pool[s] = rte_pktmbuf_pool_create(name, m->n_mbufs, 256, 0,
+							 RTE_MBUF_DEFAULT_BUF_SIZE, (int)s);
+		if (m->sh->pool[s] == NULL) {
+			snprintf(err, errlen, "cannot create a pool of %u mbufs on socket %u in %u MiB: "
+				 "%s (raise --mem or lower --mbufs)", m->n_mbufs, s, m->mem_mb,
+				 rte_strerror(rte_errno));
+			return -1;
+		}
+	}
 	m->sh->meta_offset = off;
 	m->sh->mgr_pid = getpid();
 	m->sh->tsc_hz = rte_get_tsc_hz();
@@ -394,6 +455,7 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	find_sockets(&m);
 	if (check_not_running(&m) < 0 || check_hugepages(&m) < 0)
 		return EXIT_USAGE;
 

@@ -53,6 +53,8 @@ struct mgr {
 	unsigned int flow_idle_s;
 	unsigned int n_ports;
 	struct mgr_port ports[ONVM_MAX_PORTS];
+	bool socket_used[ONVM_MAX_SOCKETS];   /* NUMA sockets with cpus we may use */
+	unsigned int n_sockets;
 
 	struct onvm_dp dp;
 	struct onvm_shared *sh;
@@ -91,6 +93,8 @@ void tables_tick(struct mgr *m);   /* reclaim, retire old chain slots */
 int stats_open(struct mgr *m, char *err, size_t errlen);
 void stats_update(struct mgr *m);
 void stats_close(struct mgr *m);
+uint64_t mgr_pool_size(const struct mgr *m);    /* all sockets' pools */
+uint64_t mgr_pool_avail(const struct mgr *m);
 
 /* ctl.c */
 int ctl_open(struct mgr *m, char *err, size_t errlen);

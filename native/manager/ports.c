@@ -269,7 +269,7 @@ ports_start(struct mgr *m, char *err, size_t errlen)
 		rc = rte_eth_dev_configure(id, 1, 1, &conf);
 		if (rc == 0)
 			rc = rte_eth_rx_queue_setup(id, 0, RX_DESC, (unsigned int)sock, NULL,
-						    m->sh->pool);
+						    onvm_pool(m->sh, sock));
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(id, 0, TX_DESC, (unsigned int)sock, NULL);
 		if (rc == 0)

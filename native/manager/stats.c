@@ -76,6 +76,30 @@ update_load(struct mgr *m)
 			m->sh->svc[id].preferred = onvm_dp_least_loaded(m->sh, (uint16_t)id);
 }
 
+uint64_t
+mgr_pool_size(const struct mgr *m)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < ONVM_MAX_SOCKETS; i++)
+		if (m->sh->pool[i] != NULL)
+			n += m->sh->pool[i]->size;
+	return n;
+}
+
+uint64_t
+mgr_pool_avail(const struct mgr *m)
+{
+	uint64_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < ONVM_MAX_SOCKETS; i++)
+		if (m->sh->pool[i] != NULL)
+			n += rte_mempool_avail_count(m->sh->pool[i]);
+	return n;
+}
+
 void
 stats_update(struct mgr *m)
 {
@@ -90,8 +114,8 @@ stats_update(struct mgr *m)
 	__atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);   /* odd: writing */
 	rte_atomic_thread_fence(__ATOMIC_RELEASE);
 	s->updated_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	s->pool_size = sh->pool->size;
-	s->pool_avail = rte_mempool_avail_count(sh->pool);
+	s->pool_size = mgr_pool_size(m);
+	s->pool_avail = mgr_pool_avail(m);
 	s->flows_active = rte_hash_count(m->flow_hash);
 	s->reclaimed = m->reclaimed;
 	s->n_ports = m->n_ports;

@@ -261,7 +261,9 @@ reclaim_scan(struct mgr *m, uint16_t id)
 		}
 	}
 	qsort(rings.v, rings.n, sizeof(*rings.v), cmp_ptr);
-	rte_mempool_obj_iter(m->sh->pool, scan_obj, &a);
+	for (i = 0; i < ONVM_MAX_SOCKETS; i++)
+		if (m->sh->pool[i] != NULL)
+			rte_mempool_obj_iter(m->sh->pool[i], scan_obj, &a);
 	free(rings.v);
 }
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <numa.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -278,7 +279,8 @@ onvm_nf_alloc(struct onvm_nf *nf, struct rte_mbuf **pkts, unsigned int n)
 
 	/* No per-lcore cache: the calling thread may share an lcore id with
 	 * another process. */
-	if (rte_mempool_generic_get(nf->dp.sh->pool, (void **)pkts, n, NULL) != 0)
+	if (rte_mempool_generic_get(onvm_pool(nf->dp.sh, numa_node_of_cpu(sched_getcpu())),
+				    (void **)pkts, n, NULL) != 0)
 		return 0;
 	for (i = 0; i < n; i++) {
 		rte_pktmbuf_reset(pkts[i]);

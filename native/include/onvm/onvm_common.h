@@ -27,10 +27,11 @@
 #include "onvm_stats.h"
 
 #define ONVM_MZ_SHARED "onvm_shared"
-#define ONVM_POOL_NAME "onvm_pool"
+#define ONVM_POOL_NAME "onvm_pool_s%u"   /* one per NUMA socket in use */
 #define ONVM_META_DYNFIELD "onvm_pkt_meta"
 #define ONVM_CTL_SOCK_NAME "onvm.sock"
 
+#define ONVM_MAX_SOCKETS 8
 #define ONVM_MAX_SERVICES 32
 #define ONVM_MAX_CHAINS 16       /* named chains at one time */
 #define ONVM_CHAIN_SLOTS 64      /* versions kept so in-flight packets finish */
@@ -161,7 +162,8 @@ struct onvm_shared {
 	int32_t mgr_pid;
 	char host[ONVM_NAME_LEN];
 	uint64_t tsc_hz;
-	struct rte_mempool *pool;
+	struct rte_mempool *pool[ONVM_MAX_SOCKETS]; /* per NUMA socket, NULL where none */
+	uint32_t main_socket;    /* the manager's */
 	int meta_offset;         /* dynfield offset of struct onvm_pkt_meta */
 	uint32_t n_ports;
 	char port_name[ONVM_MAX_PORTS][ONVM_NAME_LEN];
@@ -181,6 +183,15 @@ struct onvm_shared {
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
 #define ONVM_SHARED_VERSION 1
+
+/* The pool of NUMA socket `socket`, or the manager's if it has none. */
+static inline struct rte_mempool *
+onvm_pool(const struct onvm_shared *sh, int socket)
+{
+	if (socket >= 0 && socket < ONVM_MAX_SOCKETS && sh->pool[socket] != NULL)
+		return sh->pool[socket];
+	return sh->pool[sh->main_socket];
+}
 
 static inline struct onvm_pkt_meta *
 onvm_meta(struct rte_mbuf *m, int offset)
