@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite: lint and types, then pytest (real DPDK, Docker,
-# hugepages and namespaces).  Run scripts/setup.sh first.
+# The whole test suite (run scripts/setup.sh first):
+#   lint and types (ruff, mypy, ansible-lint production profile),
+#   pytest: the collection's unit tests and the data-plane tests (real DPDK,
+#   Docker, hugepages, namespaces),
+#   molecule default: deploy.yml on this machine, idempotence, verify,
+#   ansible-test sanity on the collection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy collections/onvm/plugins/module_utils onvm_lab tests bench
-exec .venv/bin/pytest "$@"
+export PATH=$PWD/.venv/bin:$PATH
+step() { printf '\n== %s\n' "$*"; }
+
+step "ruff, mypy"
+ruff check .
+ruff format --check .
+mypy collections/onvm/plugins onvm_lab onvm_cli tests bench molecule
+step "ansible-lint (production profile)"
+ansible-lint -q
+step "pytest"
+pytest "$@"
+step "molecule default (deploy on this machine)"
+molecule test -s default
+step "ansible-test sanity"
+bash scripts/sanity.sh

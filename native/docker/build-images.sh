@@ -27,10 +27,17 @@ for nf in "${nfs[@]}"; do
 		exit 2
 	fi
 	cp "$build/$bin" "$ctx/nf"
+	before=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version" 2>/dev/null || true)
 	if ! out=$(docker build -q --build-arg NF="$nf" --build-arg VERSION="$version" \
 		-t "onvm/$nf:$version" -t "onvm/$nf:latest" "$ctx" 2>&1); then
 		echo "$out" >&2
 		exit 1
 	fi
-	echo "onvm/$nf:$version"
+	after=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version")
+	# "built" only when the image changed: Ansible reports changed on it
+	if [ "$before" = "$after" ]; then
+		echo "onvm/$nf:$version unchanged"
+	else
+		echo "onvm/$nf:$version built"
+	fi
 done

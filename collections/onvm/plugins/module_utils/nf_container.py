@@ -15,8 +15,11 @@ so containers that were each pid 1 would collide there.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
@@ -25,6 +28,7 @@ LABEL_MANAGED = "org.onvm.managed"
 LABEL_HOST = "org.onvm.host"
 LABEL_SERVICE = "org.onvm.service"
 LABEL_ROLE = "org.onvm.role"
+LABEL_CONFIG = "org.onvm.config"
 CAPABILITIES = ["SYS_NICE"]
 PAUSE_IMAGE = "onvm/pause:latest"
 
@@ -48,6 +52,12 @@ class NFSpec:
     runtime_dir: str = DEFAULT_RUNTIME_DIR
     huge_dir: str = "/dev/hugepages"
     labels: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """Identity of the configuration, whatever the container's name."""
+        conf = asdict(self)
+        conf.pop("name")
+        return hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()[:16]
 
     def command(self) -> list[str]:
         cmd = ["--host", self.host, "--service", self.service, "--runtime-dir", self.runtime_dir]
@@ -101,7 +111,13 @@ def run_kwargs(spec: NFSpec) -> dict[str, Any]:
     }
     for src, dst in spec.files.items():
         volumes[src] = {"bind": dst, "mode": "ro"}
-    labels = {LABEL_MANAGED: "true", LABEL_HOST: spec.host, LABEL_SERVICE: spec.service, LABEL_ROLE: "nf"}
+    labels = {
+        LABEL_MANAGED: "true",
+        LABEL_HOST: spec.host,
+        LABEL_SERVICE: spec.service,
+        LABEL_ROLE: "nf",
+        LABEL_CONFIG: spec.fingerprint(),
+    }
     labels.update(spec.labels)
     kwargs = _hardened(spec.name, spec.image, labels)
     kwargs.update(
@@ -113,6 +129,47 @@ def run_kwargs(spec: NFSpec) -> dict[str, Any]:
     if spec.core is not None:
         kwargs["cpuset_cpus"] = str(spec.core)
     return kwargs
+
+
+def instance_name(host: str, service: str, index: int) -> str:
+    return "onvm-%s-%s-%d" % (host, service, index)
+
+
+@dataclass
+class Plan:
+    """What to do to reach ``want`` instances: indexes to start, names to remove."""
+
+    start: list[int]
+    remove: list[str]
+    keep: list[str]
+
+
+def plan(existing: dict[str, tuple[bool, str]], want: int, fingerprint_of: Callable[[int], str]) -> Plan:
+    """Reconcile (pure).  ``existing`` maps container name -> (running,
+    config fingerprint); ``fingerprint_of(n)`` is what instance n should
+    carry.  Stopped containers and those of another configuration are
+    replaced; extra ones go, highest index first."""
+    keep = sorted(
+        (name for name, (running, fp) in existing.items() if running and fp == fingerprint_of(_index(name))),
+        key=_index,
+    )
+    remove = sorted(set(existing) - set(keep), key=_index)
+    if len(keep) > want:
+        remove += keep[want:]
+        keep = keep[:want]
+    taken = {_index(n) for n in keep}
+    start: list[int] = []
+    i = 0
+    while len(keep) + len(start) < want:
+        if i not in taken:
+            start.append(i)
+        i += 1
+    return Plan(start=start, remove=remove, keep=keep)
+
+
+def _index(name: str) -> int:
+    tail = name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 1 << 30
 
 
 def find(client: Any, host: str, service: str | None = None) -> list[Any]:

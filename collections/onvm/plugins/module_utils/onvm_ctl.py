@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from typing import Any
 
 DEFAULT_RUNTIME_DIR = "/var/run/dpdk"
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,31}$")  # host, service and chain names (as onvm_name_ok())
 
 
 class CtlError(Exception):
     """No manager, a broken connection, or a request the manager refused."""
+
+
+def name_ok(name: str) -> bool:
+    """A valid host, service or chain name: 1-31 of [A-Za-z0-9_.-]."""
+    return bool(NAME_RE.match(name))
 
 
 def socket_path(host: str, runtime_dir: str = DEFAULT_RUNTIME_DIR) -> str:

@@ -152,7 +152,7 @@ class StatsReader:
 
     def raw(self, retries: int = 1000) -> _Snapshot:
         """A consistent copy of the area as a cffi struct (seqlock read)."""
-        for _ in range(retries):
+        for _attempt in range(retries):
             before = self._view.seq
             if before & 1:
                 time.sleep(0.0001)

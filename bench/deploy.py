@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Benchmark: how long deploy.yml takes on this machine (inventory/local).
+
+Measures, in one run: a first deploy onto a host with nothing of onvm
+running (after playbooks/undeploy.yml), and a re-run on the converged host
+(target: at most 30 s and 0 changed).  Prints both side by side and writes
+bench/results/deploy.json.
+
+    .venv/bin/python bench/deploy.py [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
+
+
+def playbook(path: str) -> dict[str, Any]:
+    env = {**os.environ, "PATH": os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"]}
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [os.path.join(REPO, ".venv/bin/ansible-playbook"), path, "-i", "inventory/local"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    seconds = time.monotonic() - t0
+    m = RECAP.search(proc.stdout)
+    if proc.returncode != 0 or m is None:
+        raise RuntimeError("%s failed:\n%s" % (path, proc.stdout[-3000:]))
+    return {"seconds": round(seconds, 2), "ok": int(m.group(1)), "changed": int(m.group(2))}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "deploy.json"))
+    args = ap.parse_args()
+    first, rerun = [], []
+    for _ in range(args.repeat):
+        playbook("playbooks/undeploy.yml")
+        first.append(playbook("deploy.yml"))
+        rerun.append(playbook("deploy.yml"))
+    f = statistics.median(r["seconds"] for r in first)
+    r = statistics.median(x["seconds"] for x in rerun)
+    changed = max(x["changed"] for x in rerun)
+    checks = {"re-run <= 30 s": r <= 30, "re-run changes nothing": changed == 0}
+    print("%-34s %8s %8s" % ("deploy.yml, inventory/local", "seconds", "changed"))
+    print("%-34s %8.1f %8d" % ("first deploy (nothing running)", f, first[0]["changed"]))
+    print("%-34s %8.1f %8d" % ("re-run on the converged host", r, changed))
+    for name, ok in checks.items():
+        print("  [%s] %s" % ("ok" if ok else "MISSED", name))
+    result = {
+        "bench": "deploy",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "first_deploy": {"seconds_median": f, "runs": first},
+        "rerun": {"seconds_median": r, "runs": rerun},
+        "targets_met": checks,
+    }
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(result, fh, indent=2)
+        fh.write("\n")
+    print("wrote", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

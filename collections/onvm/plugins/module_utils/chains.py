@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Declared chains against a manager's chains: normalising, diffing and
+applying (module ``onvm.nfv.chain``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .onvm_ctl import CtlClient
+
+MATCH_KEYS = ("in_port", "proto", "src", "dst", "src_port", "dst_port")
+
+
+class ChainSpecError(ValueError):
+    """A declared chain is malformed; the message names the chain and key."""
+
+
+def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The comparable form of a chain, as the manager's chain_list reports it."""
+    if not isinstance(spec, dict):
+        raise ChainSpecError("chain %s: must be a mapping" % name)
+    unknown = set(spec) - {"services", "match", "egress"}
+    if unknown:
+        raise ChainSpecError("chain %s: unknown key(s) %s" % (name, ", ".join(sorted(unknown))))
+    services = spec.get("services")
+    if not isinstance(services, list) or not services or not all(isinstance(s, str) for s in services):
+        raise ChainSpecError("chain %s: services must be a non-empty list of service names" % name)
+    match = dict(spec.get("match") or {})
+    bad = set(match) - set(MATCH_KEYS)
+    if bad:
+        raise ChainSpecError("chain %s: match: unknown key(s) %s" % (name, ", ".join(sorted(bad))))
+    if isinstance(match.get("in_port"), str) and match["in_port"].startswith("port"):
+        match["in_port"] = int(match["in_port"][4:])
+    egress = spec.get("egress")
+    if isinstance(egress, int):
+        egress = "port%d" % egress
+    return {"services": list(services), "match": match, "egress": egress}
+
+
+def check(name: str, spec: dict[str, Any], services: set[str], n_ports: int) -> str | None:
+    """Why the manager would refuse this chain, or None (checked for every
+    chain before any is applied, so nothing is half-changed)."""
+    unknown = [s for s in spec["services"] if s not in services]
+    if unknown:
+        return "chain %s: unknown service(s) %s" % (name, ", ".join(unknown))
+    for key, port in (("egress", spec["egress"]), ("match.in_port", spec["match"].get("in_port"))):
+        if port is None:
+            continue
+        index = (
+            int(port[4:])
+            if isinstance(port, str) and port.startswith("port") and port[4:].isdigit()
+            else port
+        )
+        if not isinstance(index, int) or not 0 <= index < n_ports:
+            return "chain %s: %s: no port %s on this host (it has %d)" % (name, key, port, n_ports)
+    return None
+
+
+def current(ctl: CtlClient) -> dict[str, dict[str, Any]]:
+    """The manager's chains in normalised form."""
+    out = {}
+    for c in ctl.call("chain_list")["chains"]:
+        out[c["name"]] = {"services": c["services"], "match": c["match"], "egress": c["egress"]}
+    return out
+
+
+def diff(
+    have: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]], purge: bool
+) -> dict[str, list[str]]:
+    """Names to set (new or changed) and to delete."""
+    to_set = sorted(n for n, spec in want.items() if have.get(n) != spec)
+    to_delete = sorted(n for n in have if n not in want) if purge else []
+    return {"set": to_set, "delete": to_delete}
+
+
+def apply(ctl: CtlClient, want: dict[str, dict[str, Any]], changes: dict[str, list[str]]) -> None:
+    for name in changes["set"]:
+        spec = want[name]
+        ctl.call(
+            "chain_set", name=name, services=spec["services"], match=spec["match"], egress=spec["egress"]
+        )
+    for name in changes["delete"]:
+        ctl.call("chain_del", name=name)

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Validation of the services and chains declared in group_vars.
+
+One implementation, used by the ``onvm.nfv.config_errors`` filter (deploy.yml
+checks everything before touching any host) and by the scaler.  Every
+message names the bad key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chains import MATCH_KEYS
+from .onvm_ctl import name_ok
+
+MAX_INSTANCES = 64
+SERVICE_KEYS = {
+    "image",
+    "instances",
+    "min_instances",
+    "max_instances",
+    "args",
+    "files",
+    "cores",
+    "shared_core",
+}
+CHAIN_KEYS = {"services", "match", "egress"}
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def service_errors(name: str, svc: Any) -> list[str]:
+    where = "onvm_services.%s" % name
+    if not name_ok(str(name)):
+        return ["%s: the name must be 1-31 characters of [A-Za-z0-9_.-]" % where]
+    if not isinstance(svc, dict):
+        return ["%s: must be a mapping with at least 'image'" % where]
+    errors = ["%s.%s: unknown key" % (where, k) for k in sorted(set(svc) - SERVICE_KEYS)]
+    image = svc.get("image")
+    if not isinstance(image, str) or not image.strip():
+        errors.append("%s.image: required, the name of a local image (e.g. onvm/firewall:0.1.0)" % where)
+    counts = {}
+    for key, default in (("instances", 1), ("min_instances", None), ("max_instances", None)):
+        v = svc.get(key, default)
+        if v is None:
+            continue
+        if not _is_count(v) or not 0 <= v <= MAX_INSTANCES:
+            errors.append("%s.%s: must be an integer 0-%d, got %r" % (where, key, MAX_INSTANCES, v))
+        else:
+            counts[key] = v
+    lo = counts.get("min_instances", 0)
+    hi = counts.get("max_instances", MAX_INSTANCES)
+    if "instances" in counts and not lo <= counts["instances"] <= hi:
+        errors.append(
+            "%s.instances: %d is outside min_instances..max_instances (%d..%d)"
+            % (where, counts["instances"], lo, hi)
+        )
+    args = svc.get("args", [])
+    if not isinstance(args, list) or not all(isinstance(a, (str, int)) for a in args):
+        errors.append("%s.args: must be a list of strings" % where)
+    files = svc.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.startswith("/") for k, v in files.items()
+    ):
+        errors.append("%s.files: must map a file under files/ to an absolute path inside the NF" % where)
+    cores = svc.get("cores", [])
+    if not isinstance(cores, list) or not all(_is_count(c) and c >= 0 for c in cores):
+        errors.append("%s.cores: must be a list of cpu numbers" % where)
+    return errors
+
+
+def chain_errors(name: str, chain: Any, services: dict[str, Any]) -> list[str]:
+    where = "onvm_chains.%s" % name
+    if not name_ok(str(name)):
+        return ["%s: the name must be 1-31 characters of [A-Za-z0-9_.-]" % where]
+    if not isinstance(chain, dict):
+        return ["%s: must be a mapping with 'services'" % where]
+    errors = ["%s.%s: unknown key" % (where, k) for k in sorted(set(chain) - CHAIN_KEYS)]
+    svcs = chain.get("services")
+    if not isinstance(svcs, list) or not svcs:
+        errors.append("%s.services: required, a non-empty list of service names" % where)
+        svcs = []
+    for i, s in enumerate(svcs):
+        if s not in services:
+            errors.append("%s.services[%d]: unknown service '%s' (not in onvm_services)" % (where, i, s))
+        elif s in svcs[:i]:
+            errors.append("%s.services[%d]: '%s' appears twice: a chain may not loop" % (where, i, s))
+    if len(svcs) > 8:
+        errors.append("%s.services: at most 8 services in a chain" % where)
+    match = chain.get("match", {}) or {}
+    if not isinstance(match, dict):
+        errors.append("%s.match: must be a mapping" % where)
+    else:
+        errors += [
+            "%s.match.%s: unknown key (%s)" % (where, k, ", ".join(MATCH_KEYS))
+            for k in sorted(set(match) - set(MATCH_KEYS))
+        ]
+        for key in ("src_port", "dst_port"):
+            v = match.get(key)
+            if v is not None and (not _is_count(v) or not 1 <= v <= 65535):
+                errors.append("%s.match.%s: must be 1-65535, got %r" % (where, key, v))
+    egress = chain.get("egress")
+    if egress is not None and not (_is_count(egress) or (isinstance(egress, str) and egress)):
+        errors.append("%s.egress: a port name such as port1, or null" % where)
+    return errors
+
+
+def config_errors(services: Any, chains: Any) -> list[str]:
+    """Everything wrong with onvm_services / onvm_chains, [] if nothing."""
+    if not isinstance(services, dict):
+        return ["onvm_services: must be a mapping of service name to its settings"]
+    if chains is None:
+        chains = {}
+    if not isinstance(chains, dict):
+        return ["onvm_chains: must be a mapping of chain name to its settings"]
+    errors: list[str] = []
+    for name, svc in services.items():
+        errors += service_errors(name, svc)
+    for name, chain in chains.items():
+        errors += chain_errors(name, chain, services)
+    return errors

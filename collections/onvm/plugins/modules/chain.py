@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: chain
+short_description: Apply declared service chains to a running onvm manager
+version_added: "0.1.0"
+description:
+  - Compares the chains declared in O(chains) with those of the host's running C(onvm-mgr)
+    (through its control socket) and sets the new and changed ones; with O(purge), removes the chains
+    not declared.
+  - Chains change on the fly and atomically; packets already inside a chain finish it, none is lost.
+  - Every declared chain is checked by the manager before anything changes; a chain naming an unknown service
+    or port fails with the manager's message.
+options:
+  host:
+    description: The onvm host.
+    type: str
+    required: true
+  chains:
+    description:
+      - Chains by name. Each has C(services) (list of service names, in order), optional C(match) (keys
+        C(in_port), C(proto), C(src), C(dst), C(src_port), C(dst_port)) and optional C(egress) (port name
+        like C(port1), or null to drop at the end).
+    type: dict
+    default: {}
+  purge:
+    description: Remove chains the manager has that are not in O(chains).
+    type: bool
+    default: true
+  runtime_dir:
+    description: DPDK runtime directory of the host.
+    type: path
+    default: /var/run/dpdk
+author:
+  - onvm engineers (@onvm)
+"""
+
+EXAMPLES = r"""
+- name: Web traffic through firewall then forward, out of port1
+  onvm.nfv.chain:
+    host: lab1
+    chains:
+      web:
+        match: {in_port: port0, proto: udp, dst_port: 80}
+        services: [firewall, forward]
+        egress: port1
+"""
+
+RETURN = r"""
+set:
+  description: Chains created or changed.
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Chains removed.
+  returned: always
+  type: list
+  elements: str
+chains:
+  description: The manager's chains after the change.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            chains=dict(type="dict", default={}),
+            purge=dict(type="bool", default=True),
+            runtime_dir=dict(type="path", default="/var/run/dpdk"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        want = {}
+        for name, spec in p["chains"].items():
+            if not name_ok(name):
+                raise ch.ChainSpecError("chain name '%s' is not valid (1-31 of [A-Za-z0-9_.-])" % name)
+            want[name] = ch.normalise(name, spec)
+    except ch.ChainSpecError as e:
+        module.fail_json(msg=str(e))
+    try:
+        with CtlClient(p["host"], p["runtime_dir"]) as ctl:
+            have = ch.current(ctl)
+            changes = ch.diff(have, want, p["purge"])
+            known = {s["name"] for s in ctl.call("service_list")["services"]}
+            n_ports = len(ctl.call("status")["ports"])
+            for name in changes["set"]:
+                problem = ch.check(name, want[name], known, n_ports)
+                if problem:
+                    module.fail_json(msg=problem)  # before anything changed
+            result = dict(
+                changed=bool(changes["set"] or changes["delete"]),
+                set=changes["set"],
+                deleted=changes["delete"],
+                chains=have,
+                diff=dict(
+                    before=have, after={**{n: have[n] for n in have if n in want or not p["purge"]}, **want}
+                ),
+            )
+            if not module.check_mode:
+                ch.apply(ctl, want, changes)
+                result["chains"] = ch.current(ctl)
+    except CtlError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: manager
+short_description: Start, stop or restart the onvm manager (onvm-mgr) of a host
+version_added: "0.1.0"
+description:
+  - Runs C(onvm-mgr), the per-host DPDK primary of openNetVM, with its cores, memory, ports and file prefix
+    C(onvm-<host>).
+  - Where systemd is PID 1 the manager runs as the unit C(onvm-mgr-<host>.service); elsewhere it is started
+    detached with a pid file and a state file under C(/run/onvm) recording its configuration.
+  - With O(state=started), a manager already running with the same configuration is left alone (no change);
+    a changed configuration restarts it.
+  - The manager itself refuses ports that are the machine's own (an interface that is up or routed, such as
+    eth0, or its PCI device); the module reports its message.
+options:
+  host:
+    description: Name of the onvm host (1-31 characters of C([A-Za-z0-9_.-])); names the DPDK file prefix,
+      control socket and stats file.
+    type: str
+    required: true
+  state:
+    description: Whether the manager should run.
+    type: str
+    choices: [started, stopped, restarted]
+    default: started
+  binary:
+    description: Path of the C(onvm-mgr) binary.
+    type: path
+    default: /usr/local/bin/onvm-mgr
+  ports:
+    description:
+      - Ports the manager takes, in order (port0, port1, ...).
+      - A PCI address (C(0000:03:00.0)) or a DPDK vdev (C(net_af_packet0,iface=veth0,framecnt=8192)).
+    type: list
+    elements: str
+    default: []
+  core:
+    description: CPU of the manager's data lcore.
+    type: int
+    default: 0
+  mem_mb:
+    description: Hugepage memory the manager takes, in MiB.
+    type: int
+    default: 64
+  mbufs:
+    description: Number of mbufs in the packet pool.
+    type: int
+    default: 8191
+  flow_idle:
+    description: Seconds after which an idle flow is forgotten.
+    type: int
+    default: 10
+  runtime_dir:
+    description: DPDK runtime directory (the control socket is C(<runtime_dir>/onvm-<host>/onvm.sock)).
+    type: path
+    default: /var/run/dpdk
+  huge_dir:
+    description: hugetlbfs mount to use; the system's when unset.
+    type: path
+  extra_eal:
+    description: Extra EAL arguments, appended after C(--).
+    type: list
+    elements: str
+    default: []
+  supervisor:
+    description: How the manager is kept running; C(auto) picks systemd where it is PID 1.
+    type: str
+    choices: [auto, systemd, detached]
+    default: auto
+  timeout:
+    description: Seconds to wait for the manager to answer on its control socket.
+    type: int
+    default: 60
+author:
+  - onvm engineers (@onvm)
+"""
+
+EXAMPLES = r"""
+- name: Run the manager of this host with two af_packet lab ports
+  onvm.nfv.manager:
+    host: lab1
+    ports:
+      - net_af_packet0,iface=ovlab10,framecnt=8192
+      - net_af_packet1,iface=ovlab11,framecnt=8192
+    mem_mb: 64
+
+- name: Stop it
+  onvm.nfv.manager:
+    host: lab1
+    state: stopped
+"""
+
+RETURN = r"""
+pid:
+  description: Process id of the running manager (null when stopped).
+  returned: always
+  type: int
+  sample: 4242
+argv:
+  description: Command line the manager runs with.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/local/bin/onvm-mgr", "--host", "lab1", "--core", "0"]
+supervisor:
+  description: C(systemd) or C(detached).
+  returned: always
+  type: str
+  sample: detached
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
+    ManagerConfig,
+    ManagerError,
+    install_unit,
+    start,
+    status,
+    stop,
+    systemctl,
+    systemd_is_init,
+)
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            state=dict(type="str", choices=["started", "stopped", "restarted"], default="started"),
+            binary=dict(type="path", default="/usr/local/bin/onvm-mgr"),
+            ports=dict(type="list", elements="str", default=[]),
+            core=dict(type="int", default=0),
+            mem_mb=dict(type="int", default=64),
+            mbufs=dict(type="int", default=8191),
+            flow_idle=dict(type="int", default=10),
+            runtime_dir=dict(type="path", default="/var/run/dpdk"),
+            huge_dir=dict(type="path"),
+            extra_eal=dict(type="list", elements="str", default=[]),
+            supervisor=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
+            timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not name_ok(p["host"]):
+        module.fail_json(msg="host: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % p["host"])
+    for key, low in (("core", 0), ("mem_mb", 16), ("mbufs", 1023), ("flow_idle", 1), ("timeout", 1)):
+        if p[key] < low:
+            module.fail_json(msg="%s: must be at least %d, got %d" % (key, low, p[key]))
+    cfg = ManagerConfig(
+        host=p["host"],
+        binary=p["binary"],
+        ports=p["ports"],
+        core=p["core"],
+        mem_mb=p["mem_mb"],
+        mbufs=p["mbufs"],
+        flow_idle=p["flow_idle"],
+        runtime_dir=p["runtime_dir"],
+        huge_dir=p["huge_dir"],
+        extra_eal=p["extra_eal"],
+    )
+    use_systemd = p["supervisor"] == "systemd" or (p["supervisor"] == "auto" and systemd_is_init())
+    now = status(cfg.host, cfg.runtime_dir)
+    same = bool(now["config"]) and now["config"].get("fingerprint") == cfg.fingerprint()
+    if p["state"] == "stopped":
+        changed = now["answers"]
+    elif p["state"] == "started":
+        changed = not (now["running"] and (same or use_systemd))
+    else:
+        changed = True
+    before = {"running": now["running"], "config": (now["config"] or {}).get("config")}
+    after = {"running": p["state"] != "stopped", "config": None if p["state"] == "stopped" else vars(cfg)}
+    result = dict(
+        changed=changed,
+        argv=cfg.argv(),
+        supervisor="systemd" if use_systemd else "detached",
+        pid=now["pid"],
+        diff=dict(before=before, after=after if changed else before),
+    )
+    if module.check_mode:
+        module.exit_json(**result)
+    try:
+        if use_systemd:
+            result["changed"] = _systemd(cfg, p["state"], now["running"]) or changed
+        elif changed:
+            if now["answers"]:
+                stop(cfg.host, cfg.runtime_dir)
+            if p["state"] != "stopped":
+                start(cfg, timeout=p["timeout"])
+    except (ManagerError, OSError) as e:
+        module.fail_json(msg=str(e), **{k: v for k, v in result.items() if k != "changed"})
+    result["pid"] = status(cfg.host, cfg.runtime_dir)["pid"]
+    module.exit_json(**result)
+
+
+def _systemd(cfg: ManagerConfig, state: str, running: bool) -> bool:
+    if state == "stopped":
+        if running:
+            systemctl("stop", cfg.host)
+        return running
+    unit_changed = install_unit(cfg)
+    if state == "restarted" or unit_changed or not running:
+        systemctl("enable", cfg.host)
+        systemctl("restart", cfg.host)
+        return True
+    return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nf
+short_description: Run a number of instances of a network function as containers attached to onvm-mgr
+version_added: "0.1.0"
+description:
+  - Each instance is a container C(onvm-<host>-<service>-<n>) of a local image, a DPDK secondary of the
+    host's manager, with no network (C(--network none)), all capabilities dropped but C(SYS_NICE), a
+    read-only root and the hugetlbfs mount and DPDK runtime directory bound in. The module waits until
+    the manager has registered each new instance.
+  - Idempotent on the instance count and configuration; stopped instances or instances of another
+    configuration (image, arguments, files) are replaced.
+  - Uses the Docker SDK for Python (the C(docker) package), not the docker CLI.
+options:
+  host:
+    description: The onvm host whose manager the instances attach to.
+    type: str
+    required: true
+  service:
+    description: Service name the instances register as.
+    type: str
+    required: true
+  image:
+    description: Local image of the NF, e.g. C(onvm/firewall:0.1.0). It must exist on the host (no registry).
+    type: str
+    required: true
+  instances:
+    description: Number of instances wanted.
+    type: int
+    default: 1
+  args:
+    description: The NF's own arguments (after C(--)).
+    type: list
+    elements: str
+    default: []
+  files:
+    description: Files to mount read-only in each instance, host path to path inside.
+    type: dict
+    default: {}
+  cores:
+    description: CPUs for the instances' packet loops; instance n gets C(cores[n % len(cores)]).
+      Unpinned if empty.
+    type: list
+    elements: int
+    default: []
+  shared_core:
+    description: Instances sleep as soon as idle (many NFs on few cores).
+    type: bool
+    default: false
+  state:
+    description: C(present) runs O(instances) instances; C(absent) removes them all.
+    type: str
+    choices: [present, absent]
+    default: present
+  runtime_dir:
+    description: DPDK runtime directory of the host.
+    type: path
+    default: /var/run/dpdk
+  huge_dir:
+    description: hugetlbfs mount bound into the containers.
+    type: path
+    default: /dev/hugepages
+  timeout:
+    description: Seconds to wait for each new instance to register with the manager.
+    type: int
+    default: 30
+requirements:
+  - docker (Python SDK)
+author:
+  - onvm engineers (@onvm)
+"""
+
+EXAMPLES = r"""
+- name: Two firewall instances on lab1
+  onvm.nfv.nf:
+    host: lab1
+    service: firewall
+    image: onvm/firewall:0.1.0
+    instances: 2
+    args: ["-r", "/etc/onvm/fw.rules"]
+    files:
+      /etc/onvm/lab1/fw.rules: /etc/onvm/fw.rules
+"""
+
+RETURN = r"""
+instances:
+  description: The running instances after the change.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"container": "onvm-lab1-firewall-0", "instance": 0, "pid": 4321}]
+started:
+  description: Names of the containers started.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Names of the containers removed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlError, name_ok
+
+try:
+    import docker
+    import docker.errors
+
+    HAS_DOCKER = True
+except ImportError:
+    HAS_DOCKER = False
+
+MAX_INSTANCES = 64
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            service=dict(type="str", required=True),
+            image=dict(type="str", required=True),
+            instances=dict(type="int", default=1),
+            args=dict(type="list", elements="str", default=[]),
+            files=dict(type="dict", default={}),
+            cores=dict(type="list", elements="int", default=[]),
+            shared_core=dict(type="bool", default=False),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            runtime_dir=dict(type="path", default="/var/run/dpdk"),
+            huge_dir=dict(type="path", default="/dev/hugepages"),
+            timeout=dict(type="int", default=30),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"))
+    p = module.params
+    for key in ("host", "service"):
+        if not name_ok(p[key]):
+            module.fail_json(msg="%s: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % (key, p[key]))
+    if not 0 <= p["instances"] <= MAX_INSTANCES:
+        module.fail_json(msg="instances: must be 0-%d, got %d" % (MAX_INSTANCES, p["instances"]))
+    want = p["instances"] if p["state"] == "present" else 0
+    for src in p["files"] if want > 0 else []:
+        if not os.path.isfile(src):
+            module.fail_json(msg="files: '%s' is not a file on the host" % src)
+    try:
+        client = docker.from_env()
+        if want > 0:
+            client.images.get(p["image"])
+    except docker.errors.ImageNotFound:
+        module.fail_json(
+            msg="image: '%s' is not on this host (build it: native/docker/build-images.sh)" % p["image"]
+        )
+    except docker.errors.DockerException as e:
+        module.fail_json(msg="cannot reach the Docker engine: %s" % e)
+
+    def spec(index: int) -> nc.NFSpec:
+        cores = p["cores"]
+        return nc.NFSpec(
+            host=p["host"],
+            service=p["service"],
+            image=p["image"],
+            name=nc.instance_name(p["host"], p["service"], index),
+            args=p["args"],
+            core=cores[index % len(cores)] if cores else None,
+            shared_core=p["shared_core"],
+            files=p["files"],
+            runtime_dir=p["runtime_dir"],
+            huge_dir=p["huge_dir"],
+        )
+
+    existing = {
+        c.name: (c.status == "running", c.labels.get(nc.LABEL_CONFIG, ""))
+        for c in nc.find(client, p["host"], p["service"])
+    }
+    plan = nc.plan(existing, want, lambda i: spec(i).fingerprint())
+    changed = bool(plan.start or plan.remove)
+    after = sorted(plan.keep + [nc.instance_name(p["host"], p["service"], i) for i in plan.start])
+    result = dict(
+        changed=changed,
+        started=[nc.instance_name(p["host"], p["service"], i) for i in plan.start],
+        removed=plan.remove,
+        instances=[],
+        diff=dict(before={"containers": sorted(existing)}, after={"containers": after}),
+    )
+    if module.check_mode:
+        module.exit_json(**result)
+    for name in plan.remove:
+        nc.stop(client, name, timeout=5)
+    for i in plan.start:
+        try:
+            nc.start(client, spec(i), timeout=p["timeout"])
+        except (nc.NFError, CtlError, docker.errors.DockerException) as e:
+            module.fail_json(msg="starting %s: %s" % (spec(i).name, e), **result)
+    result["instances"] = _running(client, p)
+    module.exit_json(**result)
+
+
+def _running(client: object, p: dict[str, object]) -> list[dict[str, object]]:
+    out = []
+    for c in nc.find(client, str(p["host"]), str(p["service"])):
+        if c.status != "running":
+            continue
+        pid = int(c.attrs["State"]["Pid"])
+        entry = nc.instance_of(str(p["host"]), pid, str(p["runtime_dir"]))
+        out.append({"container": c.name, "pid": pid, "instance": entry["instance"] if entry else None})
+    return sorted(out, key=lambda e: str(e["container"]))
+
+
+if __name__ == "__main__":
+    main()

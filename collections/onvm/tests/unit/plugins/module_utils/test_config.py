@@ -1,0 +1,68 @@
+"""group_vars validation: every problem found, each naming its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.onvm.nfv.plugins.module_utils.config import config_errors
+
+GOOD: dict[str, Any] = {
+    "firewall": {
+        "image": "onvm/firewall:0.1.0",
+        "instances": 1,
+        "max_instances": 4,
+        "args": ["-r", "/x"],
+        "files": {"fw.rules": "/etc/onvm/fw.rules"},
+    },
+    "forward": {"image": "onvm/forward:0.1.0"},
+}
+CHAINS: dict[str, Any] = {
+    "web": {
+        "match": {"in_port": "port0", "dst_port": 80},
+        "services": ["firewall", "forward"],
+        "egress": "port1",
+    }
+}
+
+
+def test_the_shipped_shape_is_valid() -> None:
+    assert config_errors(GOOD, CHAINS) == []
+    assert config_errors(GOOD, None) == []
+
+
+def test_each_problem_names_its_key() -> None:
+    services = {
+        "firewall": {"image": "onvm/firewall:0.1.0", "instances": -1},
+        "forward": {"instances": 1},
+        "big": {"image": "x", "instances": 1000},
+        "odd": {"image": "x", "colour": "red"},
+        "narrow": {"image": "x", "instances": 5, "max_instances": 2},
+        "bad name!": {"image": "x"},
+    }
+    chains = {
+        "web": {"services": ["firewall", "nosuch"], "match": {"dst_port": 0, "vlan": 3}},
+        "loop": {"services": ["forward", "big", "forward"]},
+        "empty": {"services": []},
+    }
+    errors = config_errors(services, chains)
+    expected = [
+        "onvm_services.firewall.instances: must be an integer 0-64, got -1",
+        "onvm_services.forward.image: required",
+        "onvm_services.big.instances: must be an integer 0-64, got 1000",
+        "onvm_services.odd.colour: unknown key",
+        "onvm_services.narrow.instances: 5 is outside min_instances..max_instances (0..2)",
+        "onvm_services.bad name!: the name must be",
+        "onvm_chains.web.services[1]: unknown service 'nosuch'",
+        "onvm_chains.web.match.vlan: unknown key",
+        "onvm_chains.web.match.dst_port: must be 1-65535, got 0",
+        "onvm_chains.loop.services[2]: 'forward' appears twice",
+        "onvm_chains.empty.services: required",
+    ]
+    for message in expected:
+        assert any(e.startswith(message) for e in errors), (message, errors)
+    assert len(errors) == len(expected)
+
+
+def test_wrong_top_level_types() -> None:
+    assert config_errors([], {}) == ["onvm_services: must be a mapping of service name to its settings"]
+    assert config_errors({}, ["web"]) == ["onvm_chains: must be a mapping of chain name to its settings"]

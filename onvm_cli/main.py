@@ -1,0 +1,124 @@
+"""onvm: look at a host's data plane and push lab traffic through it.
+
+onvm status [--host local]              ports, NF instances, chains, pool
+onvm send [--host local] [--port 0] [--count 10000] [--dports 1000-4999]
+                                        frames into a lab port's namespace
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from typing import Any
+
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
+
+
+def _table(rows: list[list[Any]], head: list[str]) -> str:
+    cells = [head] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in cells
+    )
+
+
+def status(host: str) -> int:
+    try:
+        with CtlClient(host) as ctl:
+            chains = ctl.call("chain_list")["chains"]
+        with StatsReader(default_path(host)) as reader:
+            snap = reader.snapshot()
+    except (CtlError, StatsError) as e:
+        print("onvm: %s" % e, file=sys.stderr)
+        return 1
+    print(
+        "host %s  manager pid %d  pool %d/%d free  flows %d"
+        % (snap["host"], snap["mgr_pid"], snap["pool"]["avail"], snap["pool"]["size"], snap["flows_active"])
+    )
+    print()
+    print(
+        _table(
+            [
+                [i, p["name"], p["rx"], p["tx"], p["tx_drop"], p["no_chain"], p["steer_drop"]]
+                for i, p in enumerate(snap["ports"])
+            ],
+            ["port", "device", "rx", "tx", "tx_drop", "no_chain", "steer_drop"],
+        )
+    )
+    print()
+    print(
+        _table(
+            [
+                [
+                    n["instance"],
+                    n["service"],
+                    n["state"],
+                    n["pid"],
+                    n["rx"],
+                    n["tx"],
+                    n["dropped"],
+                    n["rx_drop"],
+                    n["flows"],
+                    "%d%%" % n["load_pct"],
+                ]
+                for n in snap["nfs"]
+            ],
+            ["inst", "service", "state", "pid", "rx", "tx", "dropped", "rx_drop", "flows", "load"],
+        )
+    )
+    print()
+    for c in chains:
+        print(
+            "chain %s: %s -> %s (match %s)"
+            % (c["name"], " -> ".join(c["services"]), c["egress"] or "drop", c["match"] or "all")
+        )
+    return 0
+
+
+def send(host: str, port: int, count: int, dports: str, rate: float) -> int:
+    ns, iface = "onvm-%s-n%d" % (host, port), "ovp%s%d" % (host, port)
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        sys.executable,
+        "-m",
+        "onvm_lab.pktio",
+        "send",
+        "--iface",
+        iface,
+        "--count",
+        str(count),
+        "--dports",
+        dports,
+        "--rate",
+        str(rate),
+    ]
+    return subprocess.run(cmd).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="onvm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("status", help="ports, NF instances, chains and the pool of a host")
+    st.add_argument("--host", default="local")
+    se = sub.add_parser("send", help="send marked UDP frames into a lab port (from its namespace)")
+    se.add_argument("--host", default="local")
+    se.add_argument("--port", type=int, default=0, help="lab port index (default 0)")
+    se.add_argument("--count", type=int, default=10_000)
+    se.add_argument("--dports", default="1000-4999", help="UDP destination port or range, cycled")
+    se.add_argument("--rate", type=float, default=100_000, help="frames per second at most")
+    args = ap.parse_args(argv)
+    if args.cmd == "status":
+        return status(args.host)
+    return send(args.host, args.port, args.count, args.dports, args.rate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

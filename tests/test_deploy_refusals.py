@@ -1,0 +1,96 @@
+"""deploy.yml refuses malformed group_vars and missing images before it
+touches the host: the message names the bad key, and the host is as it was
+(hugepages, no manager, no lab ports, no containers)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.hugepages import free_pages
+from onvm_lab.manager import REPO, leftovers
+
+GOOD_SERVICES = {"firewall": {"image": "onvm/firewall:0.1.0", "instances": 1}}
+
+
+def host_state(host: str, client: Any) -> dict[str, Any]:
+    with open("/proc/sys/vm/nr_hugepages") as f:
+        pages = f.read().strip()
+    return {
+        "pages": pages,
+        "free": free_pages(),
+        "leftovers": leftovers(host),
+        "netns": os.path.exists("/run/netns/onvm-%s-n0" % host),
+        "containers": [c.name for c in nf_container.find(client, host)],
+    }
+
+
+def deploy(tmp_path: Path, host: str, services: Any, chains: Any) -> subprocess.CompletedProcess[str]:
+    extra = tmp_path / "vars.yml"
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "onvm_host": host,
+                "onvm_hugepages": 300,
+                "onvm_lab_ports": 1,
+                "onvm_services": services,
+                "onvm_chains": chains,
+            }
+        )
+    )
+    return subprocess.run(
+        [
+            os.path.join(REPO, ".venv/bin/ansible-playbook"),
+            "deploy.yml",
+            "-i",
+            "inventory/local",
+            "-e",
+            "@%s" % extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"]},
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("services", "chains", "message"),
+    [
+        (
+            GOOD_SERVICES,
+            {"web": {"services": ["firewall", "nosuch"]}},
+            "onvm_chains.web.services[1]: unknown service 'nosuch'",
+        ),
+        (
+            {"firewall": {"image": "onvm/firewall:0.1.0", "instances": -2}},
+            {},
+            "onvm_services.firewall.instances: must be an integer 0-64, got -2",
+        ),
+        ({"firewall": {"instances": 1}}, {}, "onvm_services.firewall.image: required"),
+        (GOOD_SERVICES, {"web": {"services": ["firewall", "firewall"]}}, "appears twice"),
+        (
+            {"ids": {"image": "example/no-such-ids:9.9", "instances": 1}},
+            {},
+            "image: 'example/no-such-ids:9.9' is not on this host",
+        ),
+    ],
+)
+def test_deploy_refuses_before_touching_the_host(
+    tag: str, tmp_path: Path, docker_client: Any, services: Any, chains: Any, message: str
+) -> None:
+    host = "t" + tag
+    before = host_state(host, docker_client)
+    proc = deploy(tmp_path, host, services, chains)
+    assert proc.returncode != 0
+    assert message in proc.stdout, proc.stdout[-3000:]
+    assert "Deploy onvm" not in proc.stdout  # the second play never started
+    assert host_state(host, docker_client) == before
