@@ -8,12 +8,13 @@ onvm send [--host local] [--port 0] [--count 10000] [--dports 1000-4999]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from typing import Any
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
+from onvm_lab import traffic
+from onvm_lab.netns import VethPort
 
 
 def _table(rows: list[list[Any]], head: list[str]) -> str:
@@ -79,26 +80,13 @@ def status(host: str) -> int:
 
 
 def send(host: str, port: int, count: int, dports: str, rate: float) -> int:
-    ns, iface = "onvm-%s-n%d" % (host, port), "ovp%s%d" % (host, port)
-    cmd = [
-        "ip",
-        "netns",
-        "exec",
-        ns,
-        sys.executable,
-        "-m",
-        "onvm_lab.pktio",
-        "send",
-        "--iface",
-        iface,
-        "--count",
-        str(count),
-        "--dports",
-        dports,
-        "--rate",
-        str(rate),
-    ]
-    return subprocess.run(cmd).returncode
+    try:
+        result = traffic.send(VethPort.of(host, port), count, dports=dports, rate=rate)
+    except RuntimeError as e:
+        print("onvm: %s" % e, file=sys.stderr)
+        return 1
+    print(result.stdout.read().decode().strip() if result.stdout else "")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

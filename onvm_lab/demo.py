@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  NF instance %d: %s (container, pid %d)" % (nf["instance"], nf["service"], nf["pid"]))
         rx = traffic.Receiver(chain.ports[1])
         try:
-            traffic.send(chain.ports[0], n, dports=DPORTS)
+            traffic.send(chain.ports[0], n, dports=DPORTS, rate=20_000)
             wait_until(lambda: chain.nf(chain.fw["instance"]).get("processed") == n)
             counts = rx.wait_for(expect)
         finally:

@@ -57,6 +57,14 @@ class VethPort:
             run("ip", "link", "del", self.name, check=False)
             self.created = False
 
+    @classmethod
+    def of(cls, host: str, index: int) -> VethPort:
+        """Lab port ``index`` of ``host``, named as roles/onvm_host/tasks/lab_ports.yml
+        names it: ov<host><i> <-> ovp<host><i> in namespace onvm-<host>-n<i>."""
+        return cls(
+            "ov%s%d" % (host, index), "ovp%s%d" % (host, index), Namespace("onvm-%s-n%d" % (host, index))
+        )
+
     def vdev(self, index: int) -> str:
         """The onvm-mgr --port argument for this veth."""
         return "net_af_packet%d,iface=%s,framecnt=8192,qpairs=1" % (index, self.name)
@@ -70,9 +78,8 @@ def lab_ports(tag: str, count: int) -> Iterator[list[VethPort]]:
     spaces: list[Namespace] = []
     try:
         for i in range(count):
-            ns = Namespace("onvm-%s-n%d" % (tag, i))
-            spaces.append(ns.create())
-            port = VethPort("ov%s%d" % (tag, i), "ovp%s%d" % (tag, i), ns)
+            port = VethPort.of(tag, i)
+            spaces.append(port.ns.create())
             made.append(port)
             port.create()
         yield made

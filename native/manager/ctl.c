@@ -22,6 +22,7 @@
 #include <rte_mempool.h>
 
 #include "onvm/onvm_ctl.h"
+#include "onvm/onvm_pkt.h"
 
 #include "mgr.h"
 
@@ -201,33 +202,6 @@ cmd_service_add(struct mgr *m, json_t *req)
 }
 
 static int
-parse_cidr(const char *s, uint32_t *ip, uint8_t *len)
-{
-	char buf[32];
-	char *slash;
-	struct in_addr a;
-	long l = 32;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash != NULL) {
-		char *end;
-
-		*slash = '\0';
-		l = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || l < 0 || l > 32)
-			return -1;
-	}
-	if (inet_pton(AF_INET, buf, &a) != 1)
-		return -1;
-	*ip = ntohl(a.s_addr);
-	*len = (uint8_t)l;
-	return 0;
-}
-
-static int
 port_by_name(const struct mgr *m, const char *name)
 {
 	char *end;
@@ -298,7 +272,7 @@ parse_match(const struct mgr *m, json_t *jm, struct onvm_match *mt)
 			const char *s = json_string_value(v);
 			bool src = key[0] == 's';
 
-			if (s == NULL || parse_cidr(s, src ? &mt->src_ip : &mt->dst_ip,
+			if (s == NULL || onvm_parse_cidr(s, src ? &mt->src_ip : &mt->dst_ip,
 						     src ? &mt->src_len : &mt->dst_len) < 0)
 				return error_reply("chain_set: match.%s: an IPv4 address or CIDR",
 						   key);

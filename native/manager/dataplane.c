@@ -41,7 +41,7 @@ parse_key(const struct rte_mbuf *pkt, uint8_t in_port, struct flow_key *k)
 static bool
 prefix_ok(uint32_t addr, uint32_t net, uint8_t len)
 {
-	uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
+	uint32_t mask = onvm_prefix_mask(len);
 
 	return (addr & mask) == (net & mask);
 }

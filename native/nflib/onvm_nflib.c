@@ -117,8 +117,10 @@ do_register(struct onvm_nf *nf)
 }
 
 int
-onvm_nf_init(int argc, char **argv, const char *default_service, struct onvm_nf **out)
+onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm_nf **out)
 {
+	int argc = *argcp;
+	char **argv = *argvp;
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' },
 		{ "service", required_argument, NULL, 's' },
@@ -220,7 +222,12 @@ onvm_nf_init(int argc, char **argv, const char *default_service, struct onvm_nf 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	*out = nf;
-	return nf_args;
+	/* Hand the NF its own options, program name first, getopt reset. */
+	argv[nf_args - 1] = argv[0];
+	*argcp = argc - (nf_args - 1);
+	*argvp = argv + (nf_args - 1);
+	optind = 1;
+	return 0;
 
 fail_eal:
 	rte_eal_cleanup();

@@ -8,7 +8,7 @@ from typing import Any
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
 from onvm_lab import traffic
-from onvm_lab.netns import Namespace, VethPort
+from onvm_lab.netns import VethPort
 from onvm_lab.single_host import wait_until
 
 HOST = "local"
@@ -40,16 +40,13 @@ def test_nf_containers_run_without_network_or_privileges(host: Any) -> None:
 
 
 def test_chain_carries_packets_from_ingress_to_egress() -> None:
-    ports = [
-        VethPort("ov%s%d" % (HOST, i), "ovp%s%d" % (HOST, i), Namespace("onvm-%s-n%d" % (HOST, i)))
-        for i in range(2)
-    ]
+    ports = [VethPort.of(HOST, i) for i in range(2)]
     with StatsReader(default_path(HOST)) as st:
         fw = next(n for n in st.snapshot()["nfs"] if n["service"] == "firewall")
     n, denied = 10_000, 3_000  # udp dports 1000-4999 cycled; files/fw.rules denies 1000-1999
     rx = traffic.Receiver(ports[1])
     try:
-        traffic.send(ports[0], n, dports="1000-4999")
+        traffic.send(ports[0], n, dports="1000-4999", rate=20_000)
 
         def done() -> bool:
             with StatsReader(default_path(HOST)) as st:

@@ -15,9 +15,9 @@
  *   int main(int argc, char **argv)
  *   {
  *           struct onvm_nf *nf;
- *           int n = onvm_nf_init(argc, argv, "myservice", &nf);
- *           if (n < 0) return 2;
- *           // argv + n: the NF's own options (after "--")
+ *           if (onvm_nf_init(&argc, &argv, "myservice", &nf) < 0)
+ *                   return 2;
+ *           // argc/argv: the NF's own options (after "--"), for getopt
  *           return onvm_nf_run(nf, handler, NULL);
  *   }
  *
@@ -55,10 +55,11 @@ struct onvm_nf {
 typedef void (*onvm_nf_handler_t)(struct onvm_nf *nf, struct rte_mbuf **pkts, uint16_t n,
 				  void *arg);
 
-/* Parse the library's options, attach to the manager, register.  Returns
- * the index in argv where the NF's own options start (argc if none), or -1
- * after printing why to stderr (no manager, bad option, ...). */
-int onvm_nf_init(int argc, char **argv, const char *default_service, struct onvm_nf **nf);
+/* Parse the library's options, attach to the manager, register.  On
+ * success, argc and argv are left holding the NF's own options (after "--",
+ * with argv[0] kept and getopt reset), ready for getopt; returns 0.  Returns
+ * -1 after printing why to stderr (no manager, bad option, ...). */
+int onvm_nf_init(int *argc, char ***argv, const char *default_service, struct onvm_nf **nf);
 
 /* Run the packet loop until onvm_nf_stop() or SIGINT/SIGTERM; then
  * unregister.  Returns 0. */

@@ -5,8 +5,11 @@
 #ifndef ONVM_PKT_H
 #define ONVM_PKT_H
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <rte_byteorder.h>
 #include <rte_ether.h>
@@ -46,6 +49,39 @@ onvm_pkt_5tuple(const struct rte_mbuf *pkt, struct onvm_5tuple *t)
 		t->dst_port = rte_be_to_cpu_16(ports[1]);
 	}
 	return 0;
+}
+
+/* Parse "a.b.c.d" or "a.b.c.d/len" into a host-order address and prefix
+ * length; 0, or -1 if malformed. */
+static inline int
+onvm_parse_cidr(const char *s, uint32_t *ip, uint8_t *len)
+{
+	char buf[32], *slash, *end;
+	struct in_addr a;
+	long l = 32;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		l = strtol(slash + 1, &end, 10);
+		if (slash[1] == '\0' || *end != '\0' || l < 0 || l > 32)
+			return -1;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	*ip = ntohl(a.s_addr);
+	*len = (uint8_t)l;
+	return 0;
+}
+
+/* Netmask of a prefix length, host order. */
+static inline uint32_t
+onvm_prefix_mask(uint8_t len)
+{
+	return len == 0 ? 0 : ~0u << (32 - len);
 }
 
 #endif /* ONVM_PKT_H */

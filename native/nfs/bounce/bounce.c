@@ -32,14 +32,10 @@ main(int argc, char **argv)
 {
 	onvm_nf_handler_t h = back;
 	struct onvm_nf *nf;
-	int first, opt;
+	int opt;
 
-	first = onvm_nf_init(argc, argv, "bounce", &nf);
-	if (first < 0)
+	if (onvm_nf_init(&argc, &argv, "bounce", &nf) < 0)
 		return 2;
-	argc -= first - 1;
-	argv += first - 1;
-	optind = 1;
 	while ((opt = getopt(argc, argv, "nh")) != -1) {
 		if (opt == 'n') {
 			h = next;

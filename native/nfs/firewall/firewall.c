@@ -36,26 +36,14 @@ struct fw {
 };
 
 static int
-parse_cidr(const char *s, uint32_t *ip, uint32_t *mask)
+parse_net(const char *s, uint32_t *ip, uint32_t *mask)
 {
-	char buf[32], *slash, *end;
-	struct in_addr a;
-	long len = 32;
+	uint8_t len;
 
-	if (strlen(s) >= sizeof(buf))
+	if (onvm_parse_cidr(s, ip, &len) < 0)
 		return -1;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash != NULL) {
-		*slash = '\0';
-		len = strtol(slash + 1, &end, 10);
-		if (*end != '\0' || len < 0 || len > 32)
-			return -1;
-	}
-	if (inet_pton(AF_INET, buf, &a) != 1)
-		return -1;
-	*mask = len == 0 ? 0 : ~0u << (32 - len);
-	*ip = ntohl(a.s_addr) & *mask;
+	*mask = onvm_prefix_mask(len);
+	*ip &= *mask;
 	return 0;
 }
 
@@ -111,10 +99,10 @@ parse_rule(char *line, struct rule *r, int *is_default, int *default_allow)
 			else
 				return -1;
 		} else if (strcmp(tok, "src") == 0) {
-			if (parse_cidr(val, &r->src, &r->src_mask) < 0)
+			if (parse_net(val, &r->src, &r->src_mask) < 0)
 				return -1;
 		} else if (strcmp(tok, "dst") == 0) {
-			if (parse_cidr(val, &r->dst, &r->dst_mask) < 0)
+			if (parse_net(val, &r->dst, &r->dst_mask) < 0)
 				return -1;
 		} else if (strcmp(tok, "sport") == 0) {
 			if (parse_range(val, &r->sport_lo, &r->sport_hi) < 0)
@@ -205,14 +193,10 @@ main(int argc, char **argv)
 	static struct fw fw;
 	const char *rules = "/etc/onvm/fw.rules";
 	struct onvm_nf *nf;
-	int first, opt;
+	int opt;
 
-	first = onvm_nf_init(argc, argv, "firewall", &nf);
-	if (first < 0)
+	if (onvm_nf_init(&argc, &argv, "firewall", &nf) < 0)
 		return 2;
-	argc -= first - 1;
-	argv += first - 1;
-	optind = 1;
 	while ((opt = getopt(argc, argv, "r:h")) != -1) {
 		if (opt == 'r') {
 			rules = optarg;

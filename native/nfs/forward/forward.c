@@ -32,14 +32,10 @@ main(int argc, char **argv)
 {
 	struct fwd f = { .port = -1, .service = -1 };
 	struct onvm_nf *nf;
-	int first, opt;
+	int opt;
 
-	first = onvm_nf_init(argc, argv, "forward", &nf);
-	if (first < 0)
+	if (onvm_nf_init(&argc, &argv, "forward", &nf) < 0)
 		return 2;
-	argc -= first - 1;
-	argv += first - 1;
-	optind = 1;
 	while ((opt = getopt(argc, argv, "p:s:h")) != -1) {
 		if (opt == 'p' && (f.port = onvm_nf_port_id(nf, optarg)) >= 0)
 			continue;

@@ -37,14 +37,10 @@ main(int argc, char **argv)
 {
 	struct slow s = { .cycles = 1000 };
 	struct onvm_nf *nf;
-	int first, opt;
+	int opt;
 
-	first = onvm_nf_init(argc, argv, "slow", &nf);
-	if (first < 0)
+	if (onvm_nf_init(&argc, &argv, "slow", &nf) < 0)
 		return 2;
-	argc -= first - 1;
-	argv += first - 1;
-	optind = 1;
 	while ((opt = getopt(argc, argv, "c:bh")) != -1) {
 		if (opt == 'c') {
 			s.cycles = strtoull(optarg, NULL, 10);

@@ -137,14 +137,10 @@ main(int argc, char **argv)
 {
 	struct st st = { .size = 64, .inflight = 1024, .warmup = 1.0 };
 	struct onvm_nf *nf;
-	int first, opt;
+	int opt;
 
-	first = onvm_nf_init(argc, argv, "speed_tester", &nf);
-	if (first < 0)
+	if (onvm_nf_init(&argc, &argv, "speed_tester", &nf) < 0)
 		return 2;
-	argc -= first - 1;
-	argv += first - 1;
-	optind = 1;
 	while ((opt = getopt(argc, argv, "d:s:n:t:w:h")) != -1) {
 		switch (opt) {
 		case 'd':
