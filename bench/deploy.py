@@ -2,7 +2,7 @@
 """Benchmark: how long deploy.yml takes on this machine (inventory/local).
 
 Measures, in one run: a first deploy onto a host with nothing of onvm
-running (after playbooks/undeploy.yml), and a re-run on the converged host
+running (after undeploy.yml), and a re-run on the converged host
 (target: at most 30 s and 0 changed).  Prints both side by side and writes
 bench/results/deploy.json.
 
@@ -49,7 +49,7 @@ def main() -> int:
     args = ap.parse_args()
     first, rerun = [], []
     for _ in range(args.repeat):
-        playbook("playbooks/undeploy.yml")
+        playbook("undeploy.yml")
         first.append(playbook("deploy.yml"))
         rerun.append(playbook("deploy.yml"))
     f = statistics.median(r["seconds"] for r in first)
