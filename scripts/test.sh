@@ -4,6 +4,7 @@
 #   pytest: the collection's unit tests and the data-plane tests (real DPDK,
 #   Docker, hugepages, namespaces),
 #   molecule default: deploy.yml on this machine, idempotence, verify,
+#   molecule lab: the three-host lab over SSH, deploy, idempotence, verify,
 #   ansible-test sanity on the collection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +14,14 @@ step() { printf '\n== %s\n' "$*"; }
 step "ruff, mypy"
 ruff check .
 ruff format --check .
-mypy collections/onvm/plugins onvm_lab onvm_cli tests bench molecule
+mypy collections/onvm/plugins onvm_lab onvm_cli tests bench molecule/default/tests molecule/lab/tests
 step "ansible-lint (production profile)"
 ansible-lint -q
 step "pytest"
 pytest "$@"
 step "molecule default (deploy on this machine)"
 molecule test -s default
+step "molecule lab (three hosts over SSH)"
+molecule test -s lab
 step "ansible-test sanity"
 bash scripts/sanity.sh
