@@ -11,6 +11,9 @@ import argparse
 import sys
 from typing import Any
 
+import redis
+
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 from onvm_lab import traffic
@@ -79,6 +82,36 @@ def status(host: str) -> int:
     return 0
 
 
+def cluster(url: str) -> int:
+    try:
+        v = global_view.view(redis.Redis.from_url(url, socket_timeout=3))
+    except redis.RedisError as e:
+        print("onvm: global view at %s: %s" % (url, e), file=sys.stderr)
+        return 1
+    print(
+        _table(
+            [[h, int(i["cpus"]), "%.2f" % i["free_cores"]] for h, i in v["hosts"].items()],
+            ["host", "cpus", "free_cores"],
+        )
+    )
+    print()
+    rows = [
+        [
+            svc,
+            i["host"],
+            i["instance"],
+            "%.0f" % i["rx_pps"],
+            "%.0f" % i["tx_pps"],
+            "%.0f" % i["drop_pps"],
+            "%d%%" % round(100 * i["busy"]),
+        ]
+        for svc, insts in v["services"].items()
+        for i in insts
+    ]
+    print(_table(rows, ["service", "host", "inst", "rx/s", "tx/s", "drop/s", "busy"]))
+    return 0
+
+
 def send(host: str, port: int, count: int, dports: str, rate: float) -> int:
     try:
         result = traffic.send(VethPort.of(host, port), count, dports=dports, rate=rate)
@@ -96,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="ports, NF instances, chains and the pool of a host")
     st.add_argument("--host", default="local")
+    cl = sub.add_parser("cluster", help="the global view in Redis: hosts, services, instances, rates")
+    cl.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     se = sub.add_parser("send", help="send marked UDP frames into a lab port (from its namespace)")
     se.add_argument("--host", default="local")
     se.add_argument("--port", type=int, default=0, help="lab port index (default 0)")
@@ -105,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "status":
         return status(args.host)
+    if args.cmd == "cluster":
+        return cluster(args.redis)
     return send(args.host, args.port, args.count, args.dports, args.rate)
 
 

@@ -47,3 +47,23 @@ def test_the_hosts_chain_carries_traffic(host: Any) -> None:
     ports = json.loads(status)["ports"]
     assert ports[0]["rx"] >= 3000
     assert ports[1]["tx"] >= 2000  # lab1's firewall passes 2/3 of these ports
+
+
+def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
+    import time
+
+    import redis
+
+    from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+
+    client = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
+    want = {"firewall": ["lab1"], "forward": ["lab1", "lab3"], "ids": ["lab2"]}
+    deadline = time.monotonic() + 10
+    while True:
+        v = global_view.view(client)
+        got = {svc: [i["host"] for i in insts] for svc, insts in v["services"].items()}
+        if (sorted(v["hosts"]) == ["lab1", "lab2", "lab3"] and got == want) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(v["hosts"]) == ["lab1", "lab2", "lab3"]
+    assert got == want

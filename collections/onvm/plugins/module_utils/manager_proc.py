@@ -11,19 +11,14 @@ and a changed one restarts it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
+from .supervise import LOG_DIR, STATE_DIR, Daemon, DaemonError, fingerprint
 
-STATE_DIR = "/run/onvm"
-LOG_DIR = "/var/log/onvm"
 UNIT_DIR = "/etc/systemd/system"
 
 
@@ -71,16 +66,19 @@ class ManagerConfig:
         return args
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return fingerprint(asdict(self))
 
 
-def paths(host: str, state_dir: str = STATE_DIR, log_dir: str = LOG_DIR) -> dict[str, str]:
-    return {
-        "pid": os.path.join(state_dir, "onvm-mgr-%s.pid" % host),
-        "state": os.path.join(state_dir, "onvm-mgr-%s.json" % host),
-        "log": os.path.join(log_dir, "onvm-mgr-%s.log" % host),
-        "unit": os.path.join(UNIT_DIR, "onvm-mgr-%s.service" % host),
-    }
+def paths(host: str) -> dict[str, str]:
+    return {"unit": os.path.join(UNIT_DIR, unit_name(host))}
+
+
+def daemon(
+    cfg: ManagerConfig | None, host: str, state_dir: str = STATE_DIR, log_dir: str = LOG_DIR
+) -> Daemon:
+    """The detached daemon of ``host``'s manager (``cfg`` None: only to look)."""
+    argv = cfg.argv() if cfg is not None else ["onvm-mgr"]
+    return Daemon("onvm-mgr-%s" % host, argv, asdict(cfg) if cfg is not None else {}, state_dir, log_dir)
 
 
 def systemd_is_init() -> bool:
@@ -107,136 +105,58 @@ def unit_text(cfg: ManagerConfig) -> str:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"onvm-mgr" in f.read()
-    except OSError:
-        return False
-
-
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def status(host: str, runtime_dir: str = DEFAULT_RUNTIME_DIR, state_dir: str = STATE_DIR) -> dict[str, Any]:
-    """What runs now: ``running``, ``pid``, ``config`` (as started), ``answers``
-    (its control socket replied)."""
-    p = paths(host, state_dir)
-    pid = _read_pid(p["pid"])
-    config: dict[str, Any] | None = None
-    try:
-        with open(p["state"]) as f:
-            config = json.load(f)
-    except (OSError, ValueError):
-        config = None
-    answers = False
+    """What runs now: ``running``, ``pid``, ``config`` (the state file: as
+    started), ``answers`` (its control socket replied)."""
     live_pid: int | None = None
     try:
         with CtlClient(host, runtime_dir, timeout=5) as ctl:
             live_pid = int(ctl.call("status")["pid"])
-            answers = True
     except CtlError:
         pass
-    running = answers and (pid is None or pid == live_pid)
-    return {"running": running, "pid": live_pid if answers else None, "config": config, "answers": answers}
+    config = daemon(None, host, state_dir).recorded()
+    return {
+        "running": live_pid is not None,
+        "pid": live_pid,
+        "config": config,
+        "answers": live_pid is not None,
+    }
+
+
+def _answers(host: str, runtime_dir: str) -> bool:
+    try:
+        with CtlClient(host, runtime_dir, timeout=5) as ctl:
+            ctl.call("status")
+        return True
+    except CtlError:
+        return False
 
 
 def start(
     cfg: ManagerConfig, timeout: float = 60.0, state_dir: str = STATE_DIR, log_dir: str = LOG_DIR
 ) -> int:
-    """Start the manager detached and wait until its control socket answers.
-    On failure nothing stays running and the log's tail is in the error."""
-    if not os.path.isfile(cfg.binary):
-        raise ManagerError("onvm-mgr binary not found at %s (build native/ first)" % cfg.binary)
-    p = paths(cfg.host, state_dir, log_dir)
-    os.makedirs(state_dir, exist_ok=True)
-    os.makedirs(log_dir, exist_ok=True)
-    with open(p["log"], "ab") as log:
-        proc = subprocess.Popen(
-            cfg.argv(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ManagerError(
-                "onvm-mgr for host %s exited with %d: %s" % (cfg.host, proc.returncode, log_tail(p["log"]))
-            )
-        try:
-            with CtlClient(cfg.host, cfg.runtime_dir, timeout=5) as ctl:
-                ctl.call("status")
-            break
-        except CtlError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        proc.wait()
-        raise ManagerError(
-            "onvm-mgr for host %s did not answer within %.0f s: %s" % (cfg.host, timeout, log_tail(p["log"]))
-        )
-    with open(p["pid"], "w") as f:
-        f.write("%d\n" % proc.pid)
-    with open(p["state"], "w") as f:
-        json.dump({"fingerprint": cfg.fingerprint(), "config": asdict(cfg), "pid": proc.pid}, f)
-    return proc.pid
+    """Start the manager detached; ready once its control socket answers."""
+    d = daemon(cfg, cfg.host, state_dir, log_dir)
+    try:
+        return d.start(lambda: _answers(cfg.host, cfg.runtime_dir), timeout)
+    except DaemonError as e:
+        raise ManagerError(str(e)) from e
 
 
 def stop(
     host: str, runtime_dir: str = DEFAULT_RUNTIME_DIR, timeout: float = 30.0, state_dir: str = STATE_DIR
 ) -> bool:
-    """Stop the manager of ``host``: ask it to shut down, then SIGTERM, then
-    SIGKILL.  Returns False if none was running."""
-    p = paths(host, state_dir)
-    pid = _read_pid(p["pid"])
-    was = False
+    """Ask the manager of ``host`` to shut down, then make sure it is gone.
+    Returns False if none was running."""
+    pid: int | None = None
     try:
         with CtlClient(host, runtime_dir, timeout=5) as ctl:
             pid = int(ctl.call("status")["pid"])
-            was = True
             ctl.call("shutdown")
     except CtlError:
         pass
-    if pid is not None and _alive(pid):
-        was = True
-        deadline = time.monotonic() + timeout
-        sent_term = False
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                break
-            if not sent_term and time.monotonic() > deadline - timeout / 2:
-                os.kill(pid, signal.SIGTERM)
-                sent_term = True
-            time.sleep(0.05)
-        _reap(pid)
-    for key in ("pid", "state"):
-        if os.path.exists(p[key]):
-            os.unlink(p[key])
-    return was
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def log_tail(path: str, lines: int = 15) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return " | ".join(line.strip() for line in f.readlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    d = daemon(None, host, state_dir)
+    return d.stop(pid if pid is not None else d.pid(), timeout) or pid is not None
 
 
 def unit_name(host: str) -> str:

@@ -15,14 +15,13 @@ so containers that were each pid 1 would collide there.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
+from .supervise import fingerprint
 
 LABEL_MANAGED = "org.onvm.managed"
 LABEL_HOST = "org.onvm.host"
@@ -57,7 +56,7 @@ class NFSpec:
         """Identity of the configuration, whatever the container's name."""
         conf = asdict(self)
         conf.pop("name")
-        return hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()[:16]
+        return fingerprint(conf)
 
     def command(self) -> list[str]:
         cmd = ["--host", self.host, "--service", self.service, "--runtime-dir", self.runtime_dir]

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The cluster's global view in Redis: which hosts run a manager, which
+instances each service has and where, and each instance's current rates.
+
+Layout (one writer per host: its scaler agent):
+  onvm:alive:<host>   a heartbeat, expires after HEARTBEAT_TTL_MS
+  onvm:host:<host>    hash: cpus, free_cores, updated_ms (expires with it)
+  onvm:inst:<host>    hash: instance id -> JSON of service, state, rates, busy
+  onvm:svc:<service>  sorted set of "<host>/<instance>", score = last seen ms
+A host that stops heartbeating drops out of every read after the TTL; its
+stale members are pruned by the next writer of that service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+HEARTBEAT_TTL_MS = 3000
+PREFIX = "onvm"
+
+
+def _k(*parts: str) -> str:
+    return ":".join((PREFIX, *parts))
+
+
+def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
+    """Per-instance rates between two stats snapshots (pure).  An instance
+    seen for the first time (or restarted: another pid) has rates 0."""
+    before = {n["instance"]: n for n in (prev or {}).get("nfs", [])}
+    out = []
+    for n in snap["nfs"]:
+        if n["state"] != "running":
+            continue
+        p = before.get(n["instance"])
+        if p is None or p["pid"] != n["pid"] or seconds <= 0:
+            p, seconds_ = n, 1.0
+        else:
+            seconds_ = seconds
+        d = {k: n[k] - p[k] for k in ("rx", "tx", "rx_drop", "dropped", "busy_cycles", "idle_cycles")}
+        cycles = d["busy_cycles"] + d["idle_cycles"]
+        out.append(
+            {
+                "instance": n["instance"],
+                "service": n["service"],
+                "state": n["state"],
+                "rx_pps": round(d["rx"] / seconds_, 1),
+                "tx_pps": round(d["tx"] / seconds_, 1),
+                "drop_pps": round((d["rx_drop"] + d["dropped"]) / seconds_, 1),
+                "busy": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
+                "rx_ring": n["rx_ring_count"],
+                "flows": n["flows"],
+            }
+        )
+    return out
+
+
+def publish(r: Any, host: str, cpus: int, instances: list[dict[str, Any]], now_ms: int) -> None:
+    """One heartbeat of ``host`` with its instances (one round trip)."""
+    busy = sum(i["busy"] for i in instances)
+    p = r.pipeline(transaction=True)
+    p.set(_k("alive", host), now_ms, px=HEARTBEAT_TTL_MS)
+    p.delete(_k("host", host), _k("inst", host))
+    p.hset(
+        _k("host", host),
+        mapping={"cpus": cpus, "free_cores": round(max(cpus - busy, 0.0), 3), "updated_ms": now_ms},
+    )
+    p.pexpire(_k("host", host), HEARTBEAT_TTL_MS)
+    if instances:
+        p.hset(_k("inst", host), mapping={str(i["instance"]): json.dumps(i) for i in instances})
+        p.pexpire(_k("inst", host), HEARTBEAT_TTL_MS)
+    for i in instances:
+        p.zadd(_k("svc", i["service"]), {"%s/%d" % (host, i["instance"]): now_ms})
+        p.zremrangebyscore(_k("svc", i["service"]), 0, now_ms - HEARTBEAT_TTL_MS)
+    p.execute()
+
+
+def alive_hosts(r: Any) -> list[str]:
+    prefix = _k("alive", "")
+    return sorted(k.decode()[len(prefix) :] for k in r.scan_iter(match=prefix + "*"))
+
+
+def view(r: Any) -> dict[str, Any]:
+    """The whole view: {"hosts": {host: info}, "services": {svc: [instance...]}}."""
+    hosts: dict[str, Any] = {}
+    services: dict[str, list[dict[str, Any]]] = {}
+    for h in alive_hosts(r):
+        info = {k.decode(): float(v) for k, v in r.hgetall(_k("host", h)).items()}
+        if not info:
+            continue
+        hosts[h] = info
+        for raw in r.hgetall(_k("inst", h)).values():
+            inst = json.loads(raw)
+            inst["host"] = h
+            services.setdefault(inst["service"], []).append(inst)
+    for insts in services.values():
+        insts.sort(key=lambda i: (i["host"], i["instance"]))
+    return {"hosts": hosts, "services": dict(sorted(services.items()))}

@@ -1,0 +1,123 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: scaler
+short_description: Run the onvm-scaler agent of a host (global view in Redis)
+version_added: "0.1.0"
+description:
+  - Starts C(onvm-scaler) for a host, detached with a pid file and a state file under C(/run/onvm);
+    it reads the host's stats area and keeps the host's part of the global view in Redis current
+    (heartbeat, instances, rates).
+  - Idempotent; a changed configuration restarts it.
+options:
+  host:
+    description: The onvm host the agent serves.
+    type: str
+    required: true
+  redis:
+    description: Redis URL of the global view.
+    type: str
+    default: redis://127.0.0.1:6379/0
+  binary:
+    description: Path of the C(onvm-scaler) program; required with O(state=started).
+    type: path
+  interval:
+    description: Seconds between heartbeats.
+    type: float
+    default: 0.5
+  state:
+    description: Whether the agent should run.
+    type: str
+    choices: [started, stopped]
+    default: started
+  timeout:
+    description: Seconds to wait for the agent to come up.
+    type: int
+    default: 20
+author:
+  - onvm engineers (@onvm)
+"""
+
+EXAMPLES = r"""
+- name: Agent of lab1, view on the control node
+  onvm.nfv.scaler:
+    host: lab1
+    redis: redis://198.18.0.1:6379/0
+    binary: /opt/onvm/.venv/bin/onvm-scaler
+"""
+
+RETURN = r"""
+pid:
+  description: Process id of the agent (null when stopped).
+  returned: always
+  type: int
+argv:
+  description: Command line of the agent.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
+from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            redis=dict(type="str", default="redis://127.0.0.1:6379/0"),
+            binary=dict(type="path"),
+            interval=dict(type="float", default=0.5),
+            state=dict(type="str", choices=["started", "stopped"], default="started"),
+            timeout=dict(type="int", default=20),
+        ),
+        required_if=[("state", "started", ("binary",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not name_ok(p["host"]):
+        module.fail_json(msg="host: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % p["host"])
+    argv = [p["binary"] or "onvm-scaler", "--host", p["host"], "--redis", p["redis"], "--interval", str(p["interval"])]
+    d = Daemon("onvm-scaler-%s" % p["host"], argv, {"argv": argv})
+    pid = d.pid()
+    if p["state"] == "stopped":
+        changed = pid is not None
+    else:
+        changed = pid is None or not d.same_config()
+    result = dict(
+        changed=changed,
+        argv=argv,
+        pid=pid,
+        diff=dict(
+            before={"running": pid is not None, "argv": (d.recorded() or {}).get("config")},
+            after={"running": p["state"] == "started", "argv": {"argv": argv}},
+        ),
+    )
+    if module.check_mode or not changed:
+        module.exit_json(**result)
+    if pid is not None:
+        d.stop(pid)
+    if p["state"] == "started":
+        started = time.monotonic()
+        try:
+            # up once it has lived a second: its errors (bad URL, no stats) are logged, not fatal
+            result["pid"] = d.start(lambda: time.monotonic() - started > 1.0, timeout=p["timeout"])
+        except DaemonError as e:
+            module.fail_json(msg=str(e), **result)
+    else:
+        result["pid"] = None
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

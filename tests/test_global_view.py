@@ -1,0 +1,140 @@
+"""The global view in Redis, kept by onvm-scaler from the stats area: a host
+with a manager appears with its instances and their rates; a host that stops
+heartbeating drops out within the 3 s TTL; the agent rides out a Redis restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+from onvm_lab.manager import REPO, ManagerProcess, binary
+from onvm_lab.single_host import wait_until
+
+
+class RedisServer:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = "redis://127.0.0.1:%d/0" % port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        assert wait_until(lambda: _pings(client), 10)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _pings(client: Any) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_server(tag: str) -> Iterator[RedisServer]:
+    server = RedisServer(20000 + int(tag) % 20000).start()
+    yield server
+    server.stop()
+
+
+def agent(host: str, url: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [os.path.join(REPO, ".venv/bin/onvm-scaler"), "--host", host, "--redis", url, "--interval", "0.2"],
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_rates_between_snapshots() -> None:
+    nf = {
+        "instance": 3,
+        "service": "fw",
+        "state": "running",
+        "pid": 9,
+        "rx": 100,
+        "tx": 90,
+        "rx_drop": 0,
+        "dropped": 10,
+        "busy_cycles": 300,
+        "idle_cycles": 700,
+        "rx_ring_count": 5,
+        "flows": 2,
+        "load_pct": 30,
+    }
+    later = dict(nf, rx=1100, tx=990, dropped=110, busy_cycles=1300, idle_cycles=1700)
+    (r,) = global_view.rates({"nfs": [nf]}, {"nfs": [later]}, 2.0)
+    assert (r["rx_pps"], r["tx_pps"], r["drop_pps"], r["busy"]) == (500.0, 450.0, 50.0, 0.5)
+    (first,) = global_view.rates(None, {"nfs": [later]}, 2.0)
+    assert first["rx_pps"] == 0.0 and first["busy"] == 0.3
+    restarted = dict(later, pid=10)
+    assert global_view.rates({"nfs": [nf]}, {"nfs": [restarted]}, 2.0)[0]["rx_pps"] == 0.0
+
+
+@pytest.mark.dataplane
+def test_view_follows_the_host_and_drops_it_within_the_ttl(
+    managers: Callable[..., ManagerProcess], redis_server: RedisServer
+) -> None:
+    mgr = managers()
+    nf = subprocess.Popen(
+        [binary("bounce"), "--host", mgr.host, "--service", "web1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis.from_url(redis_server.url)
+    a = agent(mgr.host, redis_server.url)
+    try:
+
+        def listed() -> bool:
+            v = global_view.view(client)
+            return mgr.host in v["hosts"] and [i["host"] for i in v["services"].get("web1", [])] == [mgr.host]
+
+        assert wait_until(listed, 20)
+        info = global_view.view(client)["hosts"][mgr.host]
+        assert info["cpus"] == os.cpu_count() and 0 <= info["free_cores"] <= info["cpus"]
+
+        # Redis restarts: the agent reconnects and the host is back in the new, empty view.
+        redis_server.stop()
+        time.sleep(1)
+        redis_server.start()
+        assert wait_until(listed, 20)
+
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+        stopped = time.monotonic()
+        assert wait_until(lambda: mgr.host not in global_view.alive_hosts(client), 10)
+        gone_after = time.monotonic() - stopped
+        assert "web1" not in global_view.view(client)["services"]
+    finally:
+        for p in (a, nf):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+    assert gone_after <= global_view.HEARTBEAT_TTL_MS / 1000 + 0.5, gone_after
+    print("host dropped out %.2f s after its last agent stopped" % gone_after, file=sys.stderr)
