@@ -157,7 +157,11 @@ onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts, u
 		__atomic_fetch_add(&in->rx_drop, n - sent, __ATOMIC_RELAXED);
 		onvm_dp_free_bulk(dp, pkts + sent, n - sent);
 	}
-	if (sent > 0)
-		onvm_dp_wake(&in->sleeping, &in->wake_seq);
+	if (sent > 0) {
+		if (in->flags & ONVM_INST_F_REMOTE)   /* the manager sends it on */
+			onvm_dp_wake(&dp->sh->mgr_sleeping, &dp->sh->mgr_wake_seq);
+		else
+			onvm_dp_wake(&in->sleeping, &in->wake_seq);
+	}
 	return sent;
 }

@@ -149,10 +149,12 @@ cmd_nf_list(struct mgr *m)
 		if (in->state == ONVM_INST_FREE)
 			continue;
 		json_array_append_new(list,
-			json_pack("{s:i, s:s, s:i, s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:i}",
+			json_pack("{s:i, s:s, s:i, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:i, s:i}",
 				  "instance", (int)i, "service", m->sh->svc[in->service].name,
 				  "pid", (int)in->pid, "state", state_name(in->state),
 				  "shared_core", (in->flags & ONVM_INST_F_SHARED_CORE) != 0,
+				  "remote_host", (in->flags & ONVM_INST_F_REMOTE) ?
+				  m->inst[i].remote_host : NULL,
 				  "rx", (json_int_t)in->c.rx, "tx", (json_int_t)in->c.tx,
 				  "dropped", (json_int_t)in->c.dropped,
 				  "rx_drop", (json_int_t)in->rx_drop, "flows", (int)in->flows,
@@ -284,6 +286,19 @@ parse_match(const struct mgr *m, json_t *jm, struct onvm_match *mt)
 	return NULL;
 }
 
+/* The NSH path id of a chain named `name` when none is given: FNV-1a of the
+ * name in 24 bits, the same on every host. */
+static uint32_t
+default_spi(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	h &= 0xffffff;
+	return h != 0 ? h : 1;
+}
+
 static json_t *
 cmd_chain_set(struct mgr *m, json_t *req)
 {
@@ -291,9 +306,10 @@ cmd_chain_set(struct mgr *m, json_t *req)
 	json_t *svcs = json_object_get(req, "services"), *eg = json_object_get(req, "egress");
 	uint16_t ids[ONVM_MAX_CHAIN_LEN];
 	struct onvm_match mt;
-	json_t *bad, *v;
+	json_t *bad, *v, *jspi, *jing;
 	size_t i;
 	int egress = 0xff, slot;
+	uint32_t spi;
 
 	if (name == NULL || !onvm_name_ok(name))
 		return error_reply("chain_set: 'name' must be 1-31 characters of [A-Za-z0-9_.-]");
@@ -319,8 +335,16 @@ cmd_chain_set(struct mgr *m, json_t *req)
 	bad = parse_match(m, json_object_get(req, "match"), &mt);
 	if (bad != NULL)
 		return bad;
+	jspi = json_object_get(req, "spi");
+	if (jspi != NULL && (!json_is_integer(jspi) || json_integer_value(jspi) < 1 ||
+			     json_integer_value(jspi) > 0xffffff))
+		return error_reply("chain_set: 'spi' must be an integer 1-16777215");
+	spi = jspi != NULL ? (uint32_t)json_integer_value(jspi) : default_spi(name);
+	jing = json_object_get(req, "ingress");
+	if (jing != NULL && !json_is_boolean(jing))
+		return error_reply("chain_set: 'ingress' must be true or false");
 	slot = tables_chain_set(m, name, ids, (unsigned int)json_array_size(svcs), &mt,
-				(uint8_t)egress);
+				(uint8_t)egress, spi, jing == NULL || json_is_true(jing));
 	if (slot < 0)
 		return error_reply("chain_set: chain table full (%d chains)", ONVM_MAX_CHAINS);
 	return json_pack("{s:b, s:i, s:i}", "ok", 1, "slot", slot, "version",
@@ -383,14 +407,58 @@ cmd_chain_list(struct mgr *m)
 		for (j = 0; j < c->len; j++)
 			json_array_append_new(svcs, json_string(m->sh->svc[c->svc[j]].name));
 		json_array_append_new(list,
-			json_pack("{s:s, s:o, s:o, s:o, s:i, s:i}", "name", c->name, "services",
-				  svcs, "egress",
+			json_pack("{s:s, s:o, s:o, s:o, s:i, s:i, s:i, s:b}", "name", c->name,
+				  "services", svcs, "egress",
 				  c->egress == 0xff ? json_null() :
 				  json_sprintf("port%u", c->egress),
 				  "match", match_json(&c->match), "version", (int)c->version,
-				  "slot", (int)t->slot[i]));
+				  "slot", (int)t->slot[i], "spi", (int)c->spi, "ingress",
+				  c->ingress != 0));
 	}
 	return json_pack("{s:b, s:o}", "ok", 1, "chains", list);
+}
+
+static json_t *
+cmd_remote_set(struct mgr *m, json_t *req)
+{
+	const char *service = json_string_value(json_object_get(req, "service"));
+	const char *host = json_string_value(json_object_get(req, "host"));
+	json_t *jload = json_object_get(req, "load"), *jpeer = json_object_get(req, "peer_id");
+	int port = json_port(m, json_object_get(req, "port")), id;
+	char err[256];
+
+	if (service == NULL || !onvm_name_ok(service) || host == NULL || !onvm_name_ok(host))
+		return error_reply("remote_set: 'service' and 'host' must be names of 1-31 [A-Za-z0-9_.-]");
+	if (strcmp(host, m->host) == 0)
+		return error_reply("remote_set: '%s' is this host", host);
+	if (port < 0)
+		return error_reply("remote_set: 'port' must name a port of this host (the fabric port)");
+	if (jload != NULL && (!json_is_integer(jload) || json_integer_value(jload) < 0 ||
+			      json_integer_value(jload) > 100))
+		return error_reply("remote_set: 'load' must be an integer 0-100");
+	if (jpeer != NULL && (!json_is_integer(jpeer) || json_integer_value(jpeer) < 0 ||
+			      json_integer_value(jpeer) > 255))
+		return error_reply("remote_set: 'peer_id' must be an integer 0-255");
+	id = tables_remote_set(m, service, host, (uint16_t)port,
+			       jpeer != NULL ? (uint8_t)json_integer_value(jpeer) : 0,
+			       jload != NULL ? (uint32_t)json_integer_value(jload) : 0, err, sizeof(err));
+	if (id < 0)
+		return error_reply("remote_set: %s", err);
+	return json_pack("{s:b, s:i}", "ok", 1, "instance", id);
+}
+
+static json_t *
+cmd_remote_del(struct mgr *m, json_t *req)
+{
+	const char *service = json_string_value(json_object_get(req, "service"));
+	const char *host = json_string_value(json_object_get(req, "host"));
+	int id = service != NULL && host != NULL ? tables_remote_find(m, service, host) : -1;
+
+	if (id < 0)
+		return error_reply("remote_del: no stand-in for service '%s' on host '%s'",
+				   service != NULL ? service : "?", host != NULL ? host : "?");
+	tables_inst_exited(m, (uint16_t)id);
+	return json_pack("{s:b}", "ok", 1);
 }
 
 static json_t *
@@ -424,6 +492,10 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return cmd_service_add(m, req);
 	if (strcmp(cmd, "service_list") == 0)
 		return cmd_service_list(m);
+	if (strcmp(cmd, "remote_set") == 0)
+		return cmd_remote_set(m, req);
+	if (strcmp(cmd, "remote_del") == 0)
+		return cmd_remote_del(m, req);
 	if (strcmp(cmd, "chain_set") == 0)
 		return cmd_chain_set(m, req);
 	if (strcmp(cmd, "chain_del") == 0)
@@ -435,7 +507,7 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return json_pack("{s:b}", "ok", 1);
 	}
 	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, service_list, "
-			   "chain_set, chain_del, chain_list, shutdown)", cmd);
+			   "remote_set, remote_del, chain_set, chain_del, chain_list, shutdown)", cmd);
 }
 
 /* ---- socket plumbing ---------------------------------------------------- */

@@ -26,6 +26,8 @@ struct flow_key {
 
 #define TGT_DROP 0xfffe
 
+static void port_tx(struct mgr *m, uint16_t port, struct rte_mbuf **pkts, uint16_t n);
+
 static void
 parse_key(const struct rte_mbuf *pkt, uint8_t in_port, struct flow_key *k)
 {
@@ -63,7 +65,7 @@ classify(const struct onvm_shared *sh, const struct onvm_chain_table *t, const s
 	uint32_t i;
 
 	for (i = 0; i < t->n; i++)
-		if (match(&sh->chains[t->slot[i]].match, k))
+		if (sh->chains[t->slot[i]].ingress && match(&sh->chains[t->slot[i]].match, k))
 			return t->slot[i];
 	return ONVM_NO_CHAIN;
 }
@@ -101,6 +103,9 @@ static uint32_t
 flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *k, uint64_t now,
 	uint8_t *chain)
 {
+	/* *chain on entry: ONVM_NO_CHAIN to classify, else the chain the
+	 * packet is known to follow (NSH from another host). */
+	uint8_t forced = *chain;
 	struct onvm_shared *sh = m->sh;
 	struct onvm_flow *f;
 	int32_t pos = rte_hash_lookup(m->flow_hash, k);
@@ -110,7 +115,7 @@ flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *
 		if (sh->chains[f->chain].state != ONVM_CHAIN_ACTIVE) {
 			/* its chain was replaced: steer it anew */
 			flow_release(sh, f);
-			*chain = classify(sh, t, k);
+			*chain = forced != ONVM_NO_CHAIN ? forced : classify(sh, t, k);
 			if (*chain == ONVM_NO_CHAIN) {
 				rte_hash_del_key(m->flow_hash, k);
 				return ONVM_NO_FLOW;
@@ -121,7 +126,7 @@ flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *
 		*chain = f->chain;
 		return (uint32_t)pos;
 	}
-	*chain = classify(sh, t, k);
+	*chain = forced != ONVM_NO_CHAIN ? forced : classify(sh, t, k);
 	if (*chain == ONVM_NO_CHAIN)
 		return ONVM_NO_FLOW;
 	pos = rte_hash_add_key(m->flow_hash, k);
@@ -152,6 +157,98 @@ flows_expire(struct mgr *m, uint64_t now)
 	}
 }
 
+static uint8_t
+chain_by_spi(const struct onvm_shared *sh, uint32_t spi)
+{
+	unsigned int i;
+
+	for (i = 0; i < ONVM_CHAIN_SLOTS; i++)
+		if (sh->chains[i].spi == spi &&
+		    __atomic_load_n(&sh->chains[i].state, __ATOMIC_ACQUIRE) == ONVM_CHAIN_ACTIVE)
+			return (uint8_t)i;
+	return ONVM_NO_CHAIN;
+}
+
+/* A packet from another host's manager: NSH over Ethernet.  Strip the outer
+ * headers; *chain and *pos say where in which chain it continues.  0 for
+ * a plain packet (left alone), 1 for an NSH one, -1 to drop (truncated,
+ * unknown version or path, index past the chain). */
+static int
+nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(pkt, const struct rte_ether_hdr *);
+	const struct onvm_nsh *nsh;
+	uint32_t spi_si, hdr_len;
+	uint16_t vftl;
+	uint8_t slot, si;
+
+	if (pkt->data_len < sizeof(*eth) ||
+	    eth->ether_type != rte_cpu_to_be_16(ONVM_ETHER_TYPE_NSH))
+		return 0;
+	if (pkt->data_len < ONVM_NSH_ENCAP_LEN)
+		return -1;
+	nsh = (const struct onvm_nsh *)(eth + 1);
+	vftl = rte_be_to_cpu_16(nsh->ver_flags_ttl_len);
+	hdr_len = (uint32_t)(vftl & 0x3f) * 4;
+	if ((vftl >> 14) != 0 || hdr_len < sizeof(*nsh) ||
+	    pkt->data_len < sizeof(*eth) + hdr_len + sizeof(struct rte_ether_hdr) ||
+	    nsh->next_proto != ONVM_NSH_NP_ETHERNET)
+		return -1;
+	spi_si = rte_be_to_cpu_32(nsh->spi_si);
+	si = (uint8_t)(spi_si & 0xff);
+	slot = chain_by_spi(m->sh, spi_si >> 8);
+	if (slot == ONVM_NO_CHAIN || 255 - si >= m->sh->chains[slot].len)
+		return -1;
+	rte_pktmbuf_adj(pkt, (uint16_t)(sizeof(*eth) + hdr_len));
+	*chain = slot;
+	*pos = (uint8_t)(255 - si);
+	return 1;
+}
+
+/* Packets steered to a remote stand-in: encapsulate (SPI = chain's path id,
+ * SI = 255 - position of the service that takes it next) and send them on
+ * the fabric port towards that host. */
+static unsigned int
+remote_tx(struct mgr *m, struct onvm_inst *in)
+{
+	struct rte_mbuf *pkts[ONVM_BURST];
+	unsigned int n, i, ok = 0;
+
+	n = rte_ring_sc_dequeue_burst(in->rx, (void **)pkts, ONVM_BURST, NULL);
+	for (i = 0; i < n; i++) {
+		struct onvm_pkt_meta *meta = onvm_dp_meta(&m->dp, pkts[i]);
+		const struct onvm_chain *c = &m->sh->chains[meta->chain];
+		struct rte_ether_hdr *eth;
+		struct onvm_nsh *nsh;
+
+		meta->owner = ONVM_OWNER_NONE;
+		eth = meta->chain == ONVM_NO_CHAIN ? NULL :
+		      (struct rte_ether_hdr *)rte_pktmbuf_prepend(pkts[i], ONVM_NSH_ENCAP_LEN);
+		if (eth == NULL) {
+			in->c.tx_drop++;
+			onvm_dp_free(&m->dp, pkts[i]);
+			continue;
+		}
+		memset(eth, 0, sizeof(*eth));
+		eth->dst_addr.addr_bytes[0] = 0x02;
+		eth->dst_addr.addr_bytes[5] = in->peer_id;
+		eth->src_addr.addr_bytes[0] = 0x02;
+		eth->ether_type = rte_cpu_to_be_16(ONVM_ETHER_TYPE_NSH);
+		nsh = (struct onvm_nsh *)(eth + 1);
+		nsh->ver_flags_ttl_len = rte_cpu_to_be_16((ONVM_NSH_TTL << 6) |
+							  (sizeof(*nsh) / 4));
+		nsh->md_type = 2;
+		nsh->next_proto = ONVM_NSH_NP_ETHERNET;
+		nsh->spi_si = rte_cpu_to_be_32((c->spi << 8) | (uint8_t)(255 - meta->pos));
+		pkts[ok++] = pkts[i];
+	}
+	in->c.rx += n;
+	in->c.tx += ok;
+	if (ok > 0)
+		port_tx(m, in->fabric_port, pkts, (uint16_t)ok);
+	return n;
+}
+
 static unsigned int
 port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64_t now)
 {
@@ -168,13 +265,18 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 	for (i = 0; i < n; i++) {
 		struct onvm_pkt_meta *meta = onvm_dp_meta(&m->dp, pkts[i]);
 		struct flow_key k;
-		uint8_t chain;
+		uint8_t chain = ONVM_NO_CHAIN, pos = 0;
 		uint32_t flow;
 
+		if (nsh_decap(m, pkts[i], &chain, &pos) < 0) {
+			p->nsh_drop++;
+			tgt[i] = TGT_DROP;
+			continue;
+		}
 		parse_key(pkts[i], (uint8_t)pi, &k);
 		flow = flow_of(m, t, &k, now, &chain);
 		*meta = (struct onvm_pkt_meta){
-			.action = ONVM_A_NEXT, .chain = chain, .pos = 0, .port_in = (uint8_t)pi,
+			.action = ONVM_A_NEXT, .chain = chain, .pos = pos, .port_in = (uint8_t)pi,
 			.src = ONVM_NONE, .flow = flow, .owner = ONVM_OWNER_NONE,
 		};
 		if (chain == ONVM_NO_CHAIN) {
@@ -182,7 +284,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 			tgt[i] = TGT_DROP;
 			continue;
 		}
-		tgt[i] = onvm_dp_steer(&m->dp, sh->chains[chain].svc[0], flow, 0);
+		tgt[i] = onvm_dp_steer(&m->dp, sh->chains[chain].svc[pos], flow, pos);
 		if (tgt[i] == ONVM_NONE) {
 			p->steer_drop++;
 			tgt[i] = TGT_DROP;
@@ -251,7 +353,8 @@ tx_pending(void *arg)
 		unsigned int id = (unsigned int)__builtin_ctzll(mask);
 
 		mask &= mask - 1;
-		if (rte_ring_count(sh->inst[id].tx) != 0)
+		if (rte_ring_count(sh->inst[id].tx) != 0 ||
+		    ((sh->inst[id].flags & ONVM_INST_F_REMOTE) && rte_ring_count(sh->inst[id].rx) != 0))
 			return true;
 	}
 	return false;
@@ -282,6 +385,13 @@ dataplane_loop(void *arg)
 
 			mask &= mask - 1;
 			work += nf_tx(m, &sh->inst[id]);
+		}
+		mask = __atomic_load_n(&sh->remote_mask, __ATOMIC_ACQUIRE);
+		while (mask != 0) {
+			unsigned int id = (unsigned int)__builtin_ctzll(mask);
+
+			mask &= mask - 1;
+			work += remote_tx(m, &sh->inst[id]);
 		}
 		if (now > next_expire) {
 			flows_expire(m, now);

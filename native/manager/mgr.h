@@ -27,7 +27,7 @@ struct mgr_port {
 	char devname[ONVM_NAME_LEN];
 	uint16_t dpdk_id;
 	/* Counters, written by the data lcore only. */
-	uint64_t rx, tx, rx_nombuf, tx_drop, no_chain, steer_drop;
+	uint64_t rx, tx, rx_nombuf, tx_drop, no_chain, steer_drop, nsh_drop;
 };
 
 /* Control-thread bookkeeping of one instance slot. */
@@ -38,6 +38,7 @@ struct mgr_inst {
 	unsigned int n_cand;
 	struct rte_mbuf **cand;   /* mbufs tagged with it, rechecked later */
 	uint64_t prev_busy, prev_idle;
+	char remote_host[ONVM_NAME_LEN];   /* ONVM_INST_F_REMOTE: the host it stands for */
 };
 
 struct mgr {
@@ -80,11 +81,17 @@ int dataplane_loop(void *arg);
 /* tables.c: instances, services, chains (control thread only). */
 int tables_register(struct mgr *m, int fd, const char *service, int pid, bool shared_core,
 		    char *err, size_t errlen);
+int tables_add_instance(struct mgr *m, int fd, const char *service, int pid, uint32_t flags,
+			uint16_t port, uint8_t peer_id, char *err, size_t errlen);
+/* A stand-in for `service`'s instances on `host`, reached through `port`. */
+int tables_remote_set(struct mgr *m, const char *service, const char *host, uint16_t port,
+		      uint8_t peer_id, uint32_t load, char *err, size_t errlen);
+int tables_remote_find(const struct mgr *m, const char *service, const char *host);
 void tables_inst_exited(struct mgr *m, uint16_t id);
 int tables_service_add(struct mgr *m, const char *name, char *err, size_t errlen);
 int tables_service_find(const struct mgr *m, const char *name);
 int tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned int len,
-		     const struct onvm_match *match, uint8_t egress);
+		     const struct onvm_match *match, uint8_t egress, uint32_t spi, bool ingress);
 int tables_chain_del(struct mgr *m, const char *name);
 int tables_chain_find(const struct mgr *m, const char *name);
 void tables_tick(struct mgr *m);   /* reclaim, retire old chain slots */

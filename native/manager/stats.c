@@ -130,6 +130,7 @@ stats_update(struct mgr *m)
 		sp->tx_drop = p->tx_drop;
 		sp->no_chain = p->no_chain;
 		sp->steer_drop = p->steer_drop;
+		sp->nsh_drop = p->nsh_drop;
 	}
 	for (i = 0; i < ONVM_MAX_INSTANCES; i++) {
 		const struct onvm_inst *in = &sh->inst[i];

@@ -110,6 +110,48 @@ int
 tables_register(struct mgr *m, int fd, const char *service, int pid, bool shared_core, char *err,
 		size_t errlen)
 {
+	return tables_add_instance(m, fd, service, pid, shared_core ? ONVM_INST_F_SHARED_CORE : 0,
+				   0, 0, err, errlen);
+}
+
+int
+tables_remote_set(struct mgr *m, const char *service, const char *host, uint16_t port,
+		  uint8_t peer_id, uint32_t load, char *err, size_t errlen)
+{
+	int id = tables_remote_find(m, service, host);
+
+	if (id < 0) {
+		id = tables_add_instance(m, -1, service, 0, ONVM_INST_F_REMOTE, port, peer_id, err,
+					 errlen);
+		if (id < 0)
+			return -1;
+		snprintf(m->inst[id].remote_host, sizeof(m->inst[id].remote_host), "%s", host);
+	}
+	m->sh->inst[id].fabric_port = port;
+	m->sh->inst[id].peer_id = peer_id;
+	m->sh->inst[id].load_pct = load;
+	return id;
+}
+
+int
+tables_remote_find(const struct mgr *m, const char *service, const char *host)
+{
+	int svc = tables_service_find(m, service), id;
+
+	for (id = 0; svc >= 0 && id < ONVM_MAX_INSTANCES; id++) {
+		const struct onvm_inst *in = &m->sh->inst[id];
+
+		if ((in->flags & ONVM_INST_F_REMOTE) && in->state == ONVM_INST_RUNNING &&
+		    in->service == svc && strcmp(m->inst[id].remote_host, host) == 0)
+			return id;
+	}
+	return -1;
+}
+
+int
+tables_add_instance(struct mgr *m, int fd, const char *service, int pid, uint32_t flags,
+		    uint16_t port, uint8_t peer_id, char *err, size_t errlen)
+{
 	struct onvm_shared *sh = m->sh;
 	struct onvm_inst *in = NULL;
 	int sid, id;
@@ -140,7 +182,9 @@ tables_register(struct mgr *m, int fd, const char *service, int pid, bool shared
 	in->id = (uint16_t)id;
 	in->service = (uint16_t)sid;
 	in->pid = pid;
-	in->flags = shared_core ? ONVM_INST_F_SHARED_CORE : 0;
+	in->flags = flags;
+	in->fabric_port = port;
+	in->peer_id = peer_id;
 	in->load_pct = 0;
 	in->flows = 0;
 	in->sleeping = 0;
@@ -150,6 +194,8 @@ tables_register(struct mgr *m, int fd, const char *service, int pid, bool shared
 	m->inst[id].prev_busy = m->inst[id].prev_idle = 0;
 	__atomic_store_n(&in->state, ONVM_INST_RUNNING, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&sh->inst_mask, 1ULL << id, __ATOMIC_RELEASE);
+	if (flags & ONVM_INST_F_REMOTE)
+		__atomic_fetch_or(&sh->remote_mask, 1ULL << id, __ATOMIC_RELEASE);
 	service_refresh(m, (uint16_t)sid);
 	return id;
 }
@@ -162,6 +208,8 @@ tables_inst_exited(struct mgr *m, uint16_t id)
 	if (in->state != ONVM_INST_RUNNING && in->state != ONVM_INST_DRAINING)
 		return;
 	__atomic_store_n(&in->state, ONVM_INST_DEAD, __ATOMIC_RELEASE);
+	/* the data lcore stops sending for it; reclaim (one consumer) drains */
+	__atomic_fetch_and(&m->sh->remote_mask, ~(1ULL << id), __ATOMIC_RELEASE);
 	in->dead_tsc = rte_rdtsc();
 	m->inst[id].fd = -1;
 	m->inst[id].reclaim_phase = 1;
@@ -307,6 +355,7 @@ reclaim_tick(struct mgr *m, uint64_t now)
 				continue;
 			}
 			__atomic_fetch_and(&sh->inst_mask, ~(1ULL << id), __ATOMIC_RELEASE);
+			__atomic_fetch_and(&sh->remote_mask, ~(1ULL << id), __ATOMIC_RELEASE);
 			mi->reclaim_phase = 0;
 			memset(&in->c, 0, sizeof(in->c));
 			__atomic_store_n(&in->state, ONVM_INST_FREE, __ATOMIC_RELEASE);
@@ -359,7 +408,7 @@ chain_retire(struct mgr *m, int slot)
 
 int
 tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned int len,
-		 const struct onvm_match *match, uint8_t egress)
+		 const struct onvm_match *match, uint8_t egress, uint32_t spi, bool ingress)
 {
 	struct onvm_shared *sh = m->sh;
 	const struct onvm_chain_table *cur = &sh->tables[sh->table_active];
@@ -387,6 +436,8 @@ tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned 
 	c->match = *match;
 	c->len = (uint8_t)len;
 	c->egress = egress;
+	c->spi = spi;
+	c->ingress = ingress;
 	c->version = ++m->chain_version;
 	memcpy(c->svc, svc, len * sizeof(*svc));
 	__atomic_store_n(&c->state, ONVM_CHAIN_ACTIVE, __ATOMIC_RELEASE);

@@ -93,6 +93,8 @@ struct onvm_inst {
 	uint32_t load_pct;       /* busy share, last stats period */
 	uint32_t flows;          /* flows steered to it */
 	uint64_t dead_tsc;       /* when the manager saw it exit */
+	uint16_t fabric_port;    /* ONVM_INST_F_REMOTE: port towards its host */
+	uint8_t peer_id;         /* ONVM_INST_F_REMOTE: low byte of the peer's fabric MAC */
 
 	/* Sleep/wake (futex on wake_seq); see onvm_wake.h. */
 	alignas(RTE_CACHE_LINE_SIZE) uint32_t sleeping; /* written by the NF */
@@ -133,6 +135,8 @@ struct onvm_match {
 struct onvm_chain {
 	uint32_t state;          /* ONVM_CHAIN_* */
 	uint32_t version;
+	uint32_t spi;            /* NSH service path id: the chain on every host */
+	uint32_t ingress;        /* in the classifier (else reached by NSH only) */
 	uint64_t retired_tsc;
 	char name[ONVM_NAME_LEN];
 	struct onvm_match match;
@@ -171,6 +175,7 @@ struct onvm_shared {
 	uint32_t table_gen;      /* bumped on each flip */
 	uint32_t lcore_seen_gen; /* last gen the data lcore used */
 	uint64_t inst_mask;      /* instance slots the data lcore polls */
+	uint64_t remote_mask;    /* remote stand-ins whose rx rings it sends on */
 	struct onvm_chain_table tables[2];
 	/* The manager's own wake word: NFs that fill their tx ring wake it. */
 	alignas(RTE_CACHE_LINE_SIZE) uint32_t mgr_sleeping;
@@ -182,7 +187,7 @@ struct onvm_shared {
 };
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
-#define ONVM_SHARED_VERSION 1
+#define ONVM_SHARED_VERSION 2
 
 /* The pool of NUMA socket `socket`, or the manager's if it has none. */
 static inline struct rte_mempool *

@@ -51,6 +51,21 @@ onvm_pkt_5tuple(const struct rte_mbuf *pkt, struct onvm_5tuple *t)
 	return 0;
 }
 
+/* NSH (RFC 8300) over Ethernet: base header and service path header, MD
+ * type 2 with no metadata, next protocol Ethernet. */
+#define ONVM_ETHER_TYPE_NSH 0x894F
+#define ONVM_NSH_NP_ETHERNET 3
+#define ONVM_NSH_TTL 63
+
+struct onvm_nsh {
+	rte_be16_t ver_flags_ttl_len; /* ver 2 | O 1 | U 1 | TTL 6 | length 6 (4-byte words) */
+	uint8_t md_type;              /* U 4 | MD type 4 */
+	uint8_t next_proto;
+	rte_be32_t spi_si;            /* SPI 24 | SI 8 */
+} __rte_packed;
+
+#define ONVM_NSH_ENCAP_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct onvm_nsh))
+
 /* Parse "a.b.c.d" or "a.b.c.d/len" into a host-order address and prefix
  * length; 0, or -1 if malformed. */
 static inline int

@@ -20,7 +20,7 @@
 
 /* ONVM-CDEF-BEGIN */
 #define ONVM_STATS_MAGIC 0x54415453564d4e4f
-#define ONVM_STATS_VERSION 1
+#define ONVM_STATS_VERSION 2
 #define ONVM_NAME_LEN 32
 #define ONVM_MAX_PORTS 8
 #define ONVM_MAX_INSTANCES 64
@@ -34,6 +34,7 @@
 
 /* Instance flags. */
 #define ONVM_INST_F_SHARED_CORE 1
+#define ONVM_INST_F_REMOTE 2        /* stands for instances on another host */
 
 struct onvm_stats_port {
 	char name[32];          /* DPDK device name, e.g. net_af_packet0 */
@@ -43,6 +44,7 @@ struct onvm_stats_port {
 	uint64_t tx_drop;       /* port refused the packet (tx queue full) */
 	uint64_t no_chain;      /* received, matched no chain, dropped */
 	uint64_t steer_drop;    /* first hop ring full or no live instance */
+	uint64_t nsh_drop;      /* NSH frames dropped: truncated, unknown path or index */
 };
 
 struct onvm_stats_nf {
@@ -93,7 +95,7 @@ struct onvm_stats_area {
 #else
 #define ONVM_STATIC_ASSERT _Static_assert
 #endif
-ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_port) == 80, "port stats layout");
+ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_port) == 88, "port stats layout");
 ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_nf) == 136, "nf stats layout");
 
 #endif /* ONVM_STATS_H */

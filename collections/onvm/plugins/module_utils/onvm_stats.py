@@ -87,6 +87,7 @@ def _port(ffi: Any, p: Any) -> dict[str, Any]:
         "tx_drop": p.tx_drop,
         "no_chain": p.no_chain,
         "steer_drop": p.steer_drop,
+        "nsh_drop": p.nsh_drop,
     }
 
 

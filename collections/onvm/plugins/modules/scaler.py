@@ -87,7 +87,15 @@ def main() -> None:
     p = module.params
     if not name_ok(p["host"]):
         module.fail_json(msg="host: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % p["host"])
-    argv = [p["binary"] or "onvm-scaler", "--host", p["host"], "--redis", p["redis"], "--interval", str(p["interval"])]
+    argv = [
+        p["binary"] or "onvm-scaler",
+        "--host",
+        p["host"],
+        "--redis",
+        p["redis"],
+        "--interval",
+        str(p["interval"]),
+    ]
     d = Daemon("onvm-scaler-%s" % p["host"], argv, {"argv": argv})
     pid = d.pid()
     if p["state"] == "stopped":
