@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils.config import config_errors
+from ansible_collections.onvm.nfv.plugins.module_utils.config import (
+    config_errors,
+    fabric_ports,
+    host_chains,
+    remotes,
+)
 
 DOCUMENTATION = r"""
 name: config_errors
@@ -44,4 +49,9 @@ _value:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"config_errors": config_errors}
+        return {
+            "config_errors": config_errors,
+            "fabric_ports": fabric_ports,
+            "host_chains": host_chains,
+            "remotes": remotes,
+        }

@@ -19,7 +19,7 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The comparable form of a chain, as the manager's chain_list reports it."""
     if not isinstance(spec, dict):
         raise ChainSpecError("chain %s: must be a mapping" % name)
-    unknown = set(spec) - {"services", "match", "egress"}
+    unknown = set(spec) - {"services", "match", "egress", "ingress", "spi"}
     if unknown:
         raise ChainSpecError("chain %s: unknown key(s) %s" % (name, ", ".join(sorted(unknown))))
     services = spec.get("services")
@@ -34,7 +34,25 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     egress = spec.get("egress")
     if isinstance(egress, int):
         egress = "port%d" % egress
-    return {"services": list(services), "match": match, "egress": egress}
+    out = {
+        "services": list(services),
+        "match": match,
+        "egress": egress,
+        "ingress": bool(spec.get("ingress", True)),
+    }
+    if spec.get("spi") is not None:
+        out["spi"] = int(spec["spi"])
+    return out
+
+
+def remote_diff(nfs: list[dict[str, Any]], want: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """Stand-ins to set and to delete, from the manager's nf_list."""
+    have = {(n["service"], n["remote_host"]) for n in nfs if n.get("remote_host") and n["state"] == "running"}
+    wanted = {(r["service"], r["host"]): r for r in want}
+    return {
+        "set": [r for key, r in sorted(wanted.items()) if key not in have],
+        "delete": [{"service": s, "host": h} for (s, h) in sorted(have) if (s, h) not in wanted],
+    }
 
 
 def check(name: str, spec: dict[str, Any], services: set[str], n_ports: int) -> str | None:
@@ -60,15 +78,26 @@ def current(ctl: CtlClient) -> dict[str, dict[str, Any]]:
     """The manager's chains in normalised form."""
     out = {}
     for c in ctl.call("chain_list")["chains"]:
-        out[c["name"]] = {"services": c["services"], "match": c["match"], "egress": c["egress"]}
+        out[c["name"]] = {
+            "services": c["services"],
+            "match": c["match"],
+            "egress": c["egress"],
+            "ingress": c["ingress"],
+            "spi": c["spi"],
+        }
     return out
+
+
+def _same(have: dict[str, Any] | None, want: dict[str, Any]) -> bool:
+    """``have`` (the manager's, with its spi) matches ``want`` (spi optional)."""
+    return have is not None and all(have.get(k) == v for k, v in want.items())
 
 
 def diff(
     have: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]], purge: bool
 ) -> dict[str, list[str]]:
     """Names to set (new or changed) and to delete."""
-    to_set = sorted(n for n, spec in want.items() if have.get(n) != spec)
+    to_set = sorted(n for n, spec in want.items() if not _same(have.get(n), spec))
     to_delete = sorted(n for n in have if n not in want) if purge else []
     return {"set": to_set, "delete": to_delete}
 
@@ -76,8 +105,6 @@ def diff(
 def apply(ctl: CtlClient, want: dict[str, dict[str, Any]], changes: dict[str, list[str]]) -> None:
     for name in changes["set"]:
         spec = want[name]
-        ctl.call(
-            "chain_set", name=name, services=spec["services"], match=spec["match"], egress=spec["egress"]
-        )
+        ctl.call("chain_set", name=name, **spec)
     for name in changes["delete"]:
         ctl.call("chain_del", name=name)

@@ -24,7 +24,7 @@ SERVICE_KEYS = {
     "cores",
     "shared_core",
 }
-CHAIN_KEYS = {"services", "match", "egress"}
+CHAIN_KEYS = {"services", "match", "egress", "ingress_host", "spi"}
 
 
 def _is_count(v: Any) -> bool:
@@ -105,6 +105,48 @@ def chain_errors(name: str, chain: Any, services: dict[str, Any]) -> list[str]:
     if egress is not None and not (_is_count(egress) or (isinstance(egress, str) and egress)):
         errors.append("%s.egress: a port name such as port1, or null" % where)
     return errors
+
+
+def fabric_ports(fabric: dict[str, str] | None, first: int) -> dict[str, str]:
+    """Peer host -> the port name its fabric link gets on this host: fabric
+    ports follow the lab ports, in peer-name order."""
+    return {peer: "port%d" % (first + i) for i, peer in enumerate(sorted(fabric or {}))}
+
+
+def remotes(
+    host: str,
+    chains: dict[str, Any],
+    services_by_host: dict[str, dict[str, Any]],
+    fabric: dict[str, str] | None,
+    first_fabric_port: int,
+) -> list[dict[str, str]]:
+    """The stand-ins ``host`` needs: for each service of its chains that it
+    does not run itself, one per other host that runs it, reached through the
+    fabric port towards that host.  Raises ValueError naming what is missing."""
+    ports = fabric_ports(fabric, first_fabric_port)
+    mine = set(services_by_host.get(host) or {})
+    out = []
+    needed = sorted({s for c in (chains or {}).values() for s in c.get("services", [])} - mine)
+    for svc in needed:
+        runners = sorted(h for h, svcs in services_by_host.items() if h != host and svc in (svcs or {}))
+        if not runners:
+            raise ValueError("service '%s' of a chain runs on no host" % svc)
+        for peer in runners:
+            if peer not in ports:
+                raise ValueError("%s needs %s from %s but has no onvm_fabric port to it" % (host, svc, peer))
+            out.append({"service": svc, "host": peer, "port": ports[peer]})
+    return out
+
+
+def host_chains(chains: dict[str, Any] | None, host: str) -> dict[str, Any]:
+    """The chains as ``host``'s manager gets them: classified into only on
+    their ingress host (``ingress_host``, default every host)."""
+    out = {}
+    for name, chain in (chains or {}).items():
+        spec = {k: v for k, v in chain.items() if k != "ingress_host"}
+        spec["ingress"] = chain.get("ingress_host", host) == host
+        out[name] = spec
+    return out
 
 
 def config_errors(services: Any, chains: Any) -> list[str]:

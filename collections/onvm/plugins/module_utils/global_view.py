@@ -30,8 +30,8 @@ def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> 
     before = {n["instance"]: n for n in (prev or {}).get("nfs", [])}
     out = []
     for n in snap["nfs"]:
-        if n["state"] != "running":
-            continue
+        if n["state"] != "running" or n.get("remote"):
+            continue  # stand-ins for other hosts' instances are theirs to publish
         p = before.get(n["instance"])
         if p is None or p["pid"] != n["pid"] or seconds <= 0:
             p, seconds_ = n, 1.0

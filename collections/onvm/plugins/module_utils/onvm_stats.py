@@ -98,6 +98,7 @@ def _nf(ffi: Any, lib: Any, n: Any) -> dict[str, Any]:
         "service_id": n.service_id,
         "state": _STATES.get(n.state, "unknown"),
         "shared_core": bool(n.flags & lib.ONVM_INST_F_SHARED_CORE),
+        "remote": bool(n.flags & lib.ONVM_INST_F_REMOTE),
         "pid": n.pid,
         "rx": n.rx,
         "tx": n.tx,

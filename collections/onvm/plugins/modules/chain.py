@@ -28,6 +28,14 @@ options:
         like C(port1), or null to drop at the end).
     type: dict
     default: {}
+  remotes:
+    description:
+      - Stand-ins for services whose instances run on other hosts, each C(service), C(host) and C(port) (the
+        fabric port towards that host). Packets steered to one leave through that port in NSH.
+      - Stand-ins not listed are removed.
+    type: list
+    elements: dict
+    default: []
   purge:
     description: Remove chains the manager has that are not in O(chains).
     type: bool
@@ -57,6 +65,16 @@ set:
   returned: always
   type: list
   elements: str
+remotes_set:
+  description: Stand-ins created, as service/host/port.
+  returned: always
+  type: list
+  elements: dict
+remotes_deleted:
+  description: Stand-ins removed.
+  returned: always
+  type: list
+  elements: dict
 deleted:
   description: Chains removed.
   returned: always
@@ -79,6 +97,7 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", required=True),
             chains=dict(type="dict", default={}),
+            remotes=dict(type="list", elements="dict", default=[]),
             purge=dict(type="bool", default=True),
             runtime_dir=dict(type="path", default="/var/run/dpdk"),
         ),
@@ -93,27 +112,39 @@ def main() -> None:
             want[name] = ch.normalise(name, spec)
     except ch.ChainSpecError as e:
         module.fail_json(msg=str(e))
+    for r in p["remotes"]:
+        if set(r) != {"service", "host", "port"} or not all(isinstance(v, str) for v in r.values()):
+            module.fail_json(msg="remotes: each needs service, host and port (strings), got %s" % r)
     try:
         with CtlClient(p["host"], p["runtime_dir"]) as ctl:
             have = ch.current(ctl)
             changes = ch.diff(have, want, p["purge"])
-            known = {s["name"] for s in ctl.call("service_list")["services"]}
+            remote = ch.remote_diff(ctl.call("nf_list")["nfs"], p["remotes"])
+            known = {s["name"] for s in ctl.call("service_list")["services"]} | {
+                r["service"] for r in p["remotes"]
+            }
             n_ports = len(ctl.call("status")["ports"])
             for name in changes["set"]:
                 problem = ch.check(name, want[name], known, n_ports)
                 if problem:
                     module.fail_json(msg=problem)  # before anything changed
+            after = {n: have[n] for n in have if n in want or not p["purge"]}
+            after.update(want)
             result = dict(
-                changed=bool(changes["set"] or changes["delete"]),
+                changed=bool(changes["set"] or changes["delete"] or remote["set"] or remote["delete"]),
                 set=changes["set"],
                 deleted=changes["delete"],
                 chains=have,
-                diff=dict(
-                    before=have, after={**{n: have[n] for n in have if n in want or not p["purge"]}, **want}
-                ),
+                remotes_set=remote["set"],
+                remotes_deleted=remote["delete"],
+                diff=dict(before=have, after=after),
             )
             if not module.check_mode:
+                for r in remote["set"]:
+                    ctl.call("remote_set", **r)
                 ch.apply(ctl, want, changes)
+                for r in remote["delete"]:
+                    ctl.call("remote_del", **r)
                 result["chains"] = ch.current(ctl)
     except CtlError as e:
         module.fail_json(msg=str(e))

@@ -11,7 +11,12 @@ def test_normalise_matches_what_the_manager_reports() -> None:
     spec = ch.normalise(
         "web", {"services": ["fw", "fwd"], "match": {"in_port": "port0", "dst_port": 80}, "egress": 1}
     )
-    assert spec == {"services": ["fw", "fwd"], "match": {"in_port": 0, "dst_port": 80}, "egress": "port1"}
+    assert spec == {
+        "services": ["fw", "fwd"],
+        "match": {"in_port": 0, "dst_port": 80},
+        "egress": "port1",
+        "ingress": True,
+    }
 
 
 @pytest.mark.parametrize(
