@@ -2,7 +2,8 @@
 """Benchmark: packets around a generator -> NF -> back loop, in Mpps, side by side.
 
 1. the limit: the same loop from two bare rte_rings between the two cores
-   (native/tools/ring_limit: no manager, no steering, no tables);
+   (native/tools/ring_limit: no manager, no steering, no tables), measured
+   in turn with the onvm chain, run by run;
 2. onvm, 64-byte packets, NFs as containers attached to onvm-mgr:
    speed_tester looping to itself; speed_tester -> bounce -> back on two
    cores; the same with both NFs sharing one core (shared-core mode);
@@ -127,7 +128,19 @@ def onvm_runs(seconds: float, repeat: int) -> dict[str, Any]:
             host=host, service="bounce", image="onvm/bounce:" + VERSION, name="onvm-%s-bounce" % host, core=0
         )
         nf_container.start(client, bounce)
-        res["chain"] = median_of(repeat, lambda: speed_tester(client, host, 1, seconds, "bounce"))
+        # The ring limit is measured in turn with the chain, run by run: on this
+        # VM both swing by 4x as the hypervisor moves the two vCPUs (siblings of
+        # one core or not), so only runs taken back to back compare.
+        limits, chains = [], []
+        for _ in range(repeat):
+            limits.append(ring_limit(seconds))
+            chains.append(speed_tester(client, host, 1, seconds, "bounce"))
+        res["ring_limit"] = {
+            "mpps": round(statistics.median(limits), 3),
+            "runs": [round(x, 3) for x in limits],
+        }
+        res["chain"] = {"mpps": round(statistics.median(chains), 3), "runs": [round(x, 3) for x in chains]}
+        res["chain_over_limit_by_run"] = [round(c / lim, 3) for c, lim in zip(chains, limits, strict=True)]
         nf_container.stop(client, bounce.name, timeout=0)
         bounce.core, bounce.shared_core = 1, True
         nf_container.start(client, bounce)
@@ -150,15 +163,16 @@ def main() -> int:
         ["bash", os.path.join(REPO, "native/docker/build-images.sh")], check=True, stdout=subprocess.DEVNULL
     )
 
-    limit = median_of(args.repeat, lambda: ring_limit(args.seconds))
     onvm = onvm_runs(args.seconds, args.repeat)
+    limit = onvm.pop("ring_limit")
+    pair_ratio = statistics.median(onvm["chain_over_limit_by_run"])
     kgen = Path(binary("kgen"))
     kernel = median_of(args.repeat, lambda: float(run_kernel_chain(args.seconds, kgen=kgen)["mpps"]))
 
     chain = onvm["chain"]["mpps"]
     checks = {
         "chain >= 10x kernel": chain >= 10 * kernel["mpps"],
-        "chain >= 50% of ring limit": chain >= 0.5 * limit["mpps"],
+        "chain >= 50% of ring limit (median of back-to-back pairs)": pair_ratio >= 0.5,
         "loopback >= 1.5x peer": onvm["loopback"]["mpps"] >= 1.5 * PEER["loopback"],
         "chain >= 1.5x peer": chain >= 1.5 * PEER["chain"],
         "shared core >= 1.5x peer": onvm["shared_core"]["mpps"] >= 1.5 * PEER["shared_core"],
@@ -175,8 +189,9 @@ def main() -> int:
     for name, mpps, peer in rows:
         print("%-44s %10.2f %14s" % (name, mpps, "" if peer is None else "%.2f" % peer))
     print(
-        "chain / kernel = %.1fx, chain / ring limit = %.0f%%, idle manager = %.2f%% of a core"
-        % (chain / kernel["mpps"], 100 * chain / limit["mpps"], 100 * onvm["idle_manager_core_share"])
+        "chain / kernel = %.1fx, chain / ring limit = %.0f%% (median of back-to-back pairs), "
+        "idle manager = %.2f%% of a core"
+        % (chain / kernel["mpps"], 100 * pair_ratio, 100 * onvm["idle_manager_core_share"])
     )
     for name, ok in checks.items():
         print("  [%s] %s" % ("ok" if ok else "MISSED", name))
@@ -193,7 +208,7 @@ def main() -> int:
         "peer_opennetvm_21_10": PEER,
         "ratios": {
             "chain_over_kernel": round(chain / kernel["mpps"], 2),
-            "chain_over_ring_limit": round(chain / limit["mpps"], 3),
+            "chain_over_ring_limit": round(pair_ratio, 3),
         },
         "targets_met": checks,
     }

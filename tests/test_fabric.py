@@ -49,9 +49,24 @@ def fabric_link(tag: str) -> Iterator[tuple[str, str]]:
         run("ip", "link", "del", ends[0], check=False)
 
 
+@pytest.fixture(params=["af_packet", "memif"])
+def fabric_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def fabric_specs(kind: str, link: tuple[str, str], sock: str) -> tuple[str, str]:
+    """The fabric port of host A (its port1) and of host B (its port0)."""
+    if kind == "memif":
+        # shared memory between the two managers; A serves, B connects
+        memif = "net_memif%d,role=%s,id=0,socket=" + sock + ",socket-abstract=no"
+        return memif % (1, "server"), memif % (0, "client")
+    fab = "net_af_packet%d,iface=%s,framecnt=8192,qpairs=1"
+    return fab % (1, link[0]), fab % (0, link[1])
+
+
 @pytest.fixture
 def two_hosts(
-    tag: str, fabric_link: tuple[str, str], built: None, docker_client: Any, tmp_path: Any
+    tag: str, fabric_link: tuple[str, str], fabric_kind: str, built: None, docker_client: Any, tmp_path: Any
 ) -> Iterator[TwoHosts]:
     ensure_free(160)
     rules = tmp_path / "fw.rules"
@@ -59,10 +74,10 @@ def two_hosts(
     made: list[ManagerProcess] = []
     with lab_ports(tag, 2) as (ingress, egress):
         try:
-            fab = "net_af_packet%d,iface=%s,framecnt=8192,qpairs=1"
-            a = ManagerProcess("ta" + tag, [ingress.vdev(0), fab % (1, fabric_link[0])], core=0).start()
+            fab_a, fab_b = fabric_specs(fabric_kind, fabric_link, str(tmp_path / "fabric.sock"))
+            a = ManagerProcess("ta" + tag, [ingress.vdev(0), fab_a], core=0).start()
             made.append(a)
-            b = ManagerProcess("tb" + tag, [fab % (0, fabric_link[1]), egress.vdev(1)], core=1).start()
+            b = ManagerProcess("tb" + tag, [fab_b, egress.vdev(1)], core=1).start()
             made.append(b)
             nf_container.start(
                 docker_client, nf_spec(a.host, "firewall", files={str(rules): "/etc/onvm/fw.rules"})
@@ -113,7 +128,8 @@ def test_chain_across_two_hosts_over_nsh(two_hosts: TwoHosts) -> None:
 
 
 @pytest.mark.dataplane
-def test_tshark_decodes_the_nsh_on_the_fabric(two_hosts: TwoHosts, tmp_path: Any) -> None:
+@pytest.mark.parametrize("fabric_kind", ["af_packet"])  # memif is not kernel-visible; same frames
+def test_tshark_decodes_the_nsh_on_the_fabric(two_hosts: TwoHosts, fabric_kind: str, tmp_path: Any) -> None:
     h = two_hosts
     pcap = tmp_path / "fabric.pcap"
     # on the receiving end: af_packet sends with PACKET_QDISC_BYPASS, which
