@@ -46,7 +46,11 @@ def test_each_manager_has_its_fabric_ports_and_stand_ins(host: Any) -> None:
     )
     status, nfs = json.loads(out)
     peers = sorted({"lab1", "lab2", "lab3"} - {name})
-    assert [p["spec"].split(",")[1] for p in status["ports"][2:]] == ["iface=f-%s" % peer for peer in peers]
+    # memif fabric links, one per peer: the lower host name serves
+    sockets = ["socket=/var/run/onvm/fabric-%s-%s.sock" % tuple(sorted((name, peer))) for peer in peers]
+    assert [
+        s for p in status["ports"][2:] for s in p["spec"].split(",") if s.startswith("socket=")
+    ] == sockets
     remote = sorted((n["service"], n["remote_host"]) for n in nfs["nfs"] if n.get("remote_host"))
     local = {"lab1": "firewall", "lab2": "ids", "lab3": "forward"}
     assert remote == sorted((svc, h) for h, svc in local.items() if h != name)
