@@ -261,6 +261,20 @@ onvm_nf_service_id(const struct onvm_nf *nf, const char *name)
 }
 
 int
+onvm_nf_chain_id(const struct onvm_nf *nf, const char *name)
+{
+	const struct onvm_shared *sh = nf->dp.sh;
+	const struct onvm_chain_table *t = &sh->tables[__atomic_load_n(&sh->table_active,
+								      __ATOMIC_ACQUIRE)];
+	uint32_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strncmp(sh->chains[t->slot[i]].name, name, ONVM_NAME_LEN) == 0)
+			return t->slot[i];
+	return -1;
+}
+
+int
 onvm_nf_port_id(const struct onvm_nf *nf, const char *name)
 {
 	const struct onvm_shared *sh = nf->dp.sh;
@@ -328,6 +342,13 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 		return onvm_dp_steer(&nf->dp, m->dest, ONVM_NO_FLOW, 0);
 	case ONVM_A_TO_INSTANCE:
 		return m->dest;
+	case ONVM_A_TO_CHAIN:
+		if (m->dest >= ONVM_CHAIN_SLOTS ||
+		    __atomic_load_n(&sh->chains[m->dest].state, __ATOMIC_ACQUIRE) != ONVM_CHAIN_ACTIVE)
+			return TGT_DROP;
+		m->chain = (uint8_t)m->dest;
+		m->pos = 0;
+		return onvm_dp_steer(&nf->dp, sh->chains[m->chain].svc[0], m->flow, 0);
 	case ONVM_A_BACK:
 		if (m->src != ONVM_NONE)
 			return m->src;

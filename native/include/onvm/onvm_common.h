@@ -54,6 +54,7 @@ enum onvm_action {
 	ONVM_A_TO_SERVICE,   /* dest = service id; instance chosen by steering */
 	ONVM_A_TO_INSTANCE,  /* dest = instance id */
 	ONVM_A_BACK,         /* back to the instance (or port) it came from */
+	ONVM_A_TO_CHAIN,     /* dest = chain slot: enter that chain at its first service */
 };
 
 /* Per-packet metadata, an mbuf dynamic field registered by the manager. */

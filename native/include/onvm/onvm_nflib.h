@@ -81,6 +81,9 @@ unsigned int onvm_nf_alloc(struct onvm_nf *nf, struct rte_mbuf **pkts, unsigned 
 /* Service id by name, -1 if the manager does not know it. */
 int onvm_nf_service_id(const struct onvm_nf *nf, const char *name);
 
+/* Slot of the active chain `name` (for onvm_pkt_to_chain), -1 if none. */
+int onvm_nf_chain_id(const struct onvm_nf *nf, const char *name);
+
 /* Port id by name ("port1", "1" or the DPDK device name), -1 if none. */
 int onvm_nf_port_id(const struct onvm_nf *nf, const char *name);
 
@@ -124,6 +127,14 @@ static inline void
 onvm_pkt_to_service(const struct onvm_nf *nf, struct rte_mbuf *m, uint16_t service)
 {
 	onvm_pkt_verdict(nf, m, ONVM_A_TO_SERVICE, service);
+}
+
+/* Into chain `chain` (onvm_nf_chain_id) at its first service: how a
+ * generator's packets take a chain, wherever its services run. */
+static inline void
+onvm_pkt_to_chain(const struct onvm_nf *nf, struct rte_mbuf *m, uint16_t chain)
+{
+	onvm_pkt_verdict(nf, m, ONVM_A_TO_CHAIN, chain);
 }
 
 /* Back to the instance (or port) the packet came from. */

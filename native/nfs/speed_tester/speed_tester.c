@@ -19,7 +19,9 @@
 
 struct st {
 	const char *dest_name;
+	const char *chain_name;
 	int dest;                 /* service id, -1 = this instance */
+	int chain;                /* chain slot, -1 = none */
 	unsigned int size;
 	unsigned int inflight;
 	double seconds;
@@ -34,8 +36,9 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-		"speed_tester [onvm options] -- [-d SERVICE] [-s SIZE] [-n INFLIGHT] [-t SECONDS]\n"
+		"speed_tester [onvm options] -- [-d SERVICE | -c CHAIN] [-s SIZE] [-n INFLIGHT] [-t SECONDS]\n"
 		"  -d SERVICE   where to send packets (default: back to itself)\n"
+		"  -c CHAIN     send packets into this chain (it may cross hosts and come back)\n"
 		"  -s SIZE      frame size in bytes, 64-1518 (default 64)\n"
 		"  -n INFLIGHT  packets in flight (default 1024)\n"
 		"  -t SECONDS   stop after this long and print a JSON summary (default: run)\n"
@@ -70,7 +73,9 @@ fill(struct rte_mbuf *m, unsigned int size, unsigned int i)
 static inline void
 aim(struct onvm_nf *nf, struct st *st, struct rte_mbuf *m)
 {
-	if (st->dest < 0)
+	if (st->chain >= 0)
+		onvm_pkt_to_chain(nf, m, (uint16_t)st->chain);
+	else if (st->dest < 0)
 		onvm_pkt_verdict(nf, m, ONVM_A_TO_INSTANCE, nf->id);
 	else
 		onvm_pkt_to_service(nf, m, (uint16_t)st->dest);
@@ -141,8 +146,11 @@ main(int argc, char **argv)
 
 	if (onvm_nf_init(&argc, &argv, "speed_tester", &nf) < 0)
 		return 2;
-	while ((opt = getopt(argc, argv, "d:s:n:t:w:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:d:s:n:t:w:h")) != -1) {
 		switch (opt) {
+		case 'c':
+			st.chain_name = optarg;
+			break;
 		case 'd':
 			st.dest_name = optarg;
 			break;
@@ -170,6 +178,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	st.dest = -1;
+	st.chain = -1;
+	if (st.chain_name != NULL && (st.chain = onvm_nf_chain_id(nf, st.chain_name)) < 0) {
+		fprintf(stderr, "speed_tester: unknown chain '%s'\n", st.chain_name);
+		onvm_nf_fini(nf);
+		return 2;
+	}
 	if (st.dest_name != NULL && strcmp(st.dest_name, nf->service) != 0) {
 		st.dest = onvm_nf_service_id(nf, st.dest_name);
 		if (st.dest < 0) {
