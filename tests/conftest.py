@@ -35,8 +35,10 @@ def docker_client(built: None) -> Any:
 
 @pytest.fixture
 def tag() -> str:
-    """Short and unique: interface names are at most 15 characters."""
-    return "%03d%02d" % (os.getpid() % 1000, next(_counter) % 100)
+    """Short and unique in a session (interface names are at most 15
+    characters): a name is never reused while the kernel may still be
+    tearing down the namespace that had it."""
+    return "%02d%03d" % (os.getpid() % 100, next(_counter) % 1000)
 
 
 @pytest.fixture
