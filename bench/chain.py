@@ -35,6 +35,7 @@ import docker
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kernel_chain import run_kernel_chain
+from results_io import report
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from onvm_lab.hugepages import ensure_free
@@ -193,12 +194,9 @@ def main() -> int:
         "idle manager = %.2f%% of a core"
         % (chain / kernel["mpps"], 100 * pair_ratio, 100 * onvm["idle_manager_core_share"])
     )
-    for name, ok in checks.items():
-        print("  [%s] %s" % ("ok" if ok else "MISSED", name))
 
     result = {
         "bench": "chain",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
         "packet_bytes": 64,
         "seconds_per_run": args.seconds,
@@ -210,13 +208,8 @@ def main() -> int:
             "chain_over_kernel": round(chain / kernel["mpps"], 2),
             "chain_over_ring_limit": round(pair_ratio, 3),
         },
-        "targets_met": checks,
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    print("wrote", args.out)
+    report(checks, result, args.out)
     return 0
 
 

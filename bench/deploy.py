@@ -12,7 +12,6 @@ bench/results/deploy.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -20,6 +19,9 @@ import subprocess
 import sys
 import time
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results_io import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
@@ -59,20 +61,12 @@ def main() -> int:
     print("%-34s %8s %8s" % ("deploy.yml, inventory/local", "seconds", "changed"))
     print("%-34s %8.1f %8d" % ("first deploy (nothing running)", f, first[0]["changed"]))
     print("%-34s %8.1f %8d" % ("re-run on the converged host", r, changed))
-    for name, ok in checks.items():
-        print("  [%s] %s" % ("ok" if ok else "MISSED", name))
     result = {
         "bench": "deploy",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "first_deploy": {"seconds_median": f, "runs": first},
         "rerun": {"seconds_median": r, "runs": rerun},
-        "targets_met": checks,
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=2)
-        fh.write("\n")
-    print("wrote", args.out)
+    report(checks, result, args.out)
     return 0
 
 
