@@ -502,8 +502,10 @@ packet_loop(void *varg)
 			onvm_pkt_meta(nf, pkts[i])->owner = nf->id;
 		c->rx += n;
 		la->handler(nf, pkts, n, la->arg);
-		c->processed += n;
 		onvm_nf_send(nf, pkts, n);
+		/* after the hand-off: once `processed` counts a packet, its
+		 * dropped / tx / tx_drop are counted too */
+		c->processed += n;
 	}
 	return NULL;
 }
