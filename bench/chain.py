@@ -38,6 +38,7 @@ from kernel_chain import run_kernel_chain
 from results_io import report
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.cpu import core_share
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess, binary
 
@@ -99,17 +100,6 @@ def speed_tester(
         c.remove(force=True)
 
 
-def cpu_share(pid: int, seconds: float) -> float:
-    def used() -> float:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    before, t0 = used(), time.monotonic()
-    time.sleep(seconds)
-    return (used() - before) / (time.monotonic() - t0)
-
-
 def median_of(repeat: int, fn: Callable[[], float]) -> dict[str, Any]:
     runs = [fn() for _ in range(repeat)]
     return {"mpps": round(statistics.median(runs), 3), "runs": [round(r, 3) for r in runs]}
@@ -122,7 +112,7 @@ def onvm_runs(seconds: float, repeat: int) -> dict[str, Any]:
     mgr = ManagerProcess(host, core=0).start()
     try:
         time.sleep(0.5)
-        idle = cpu_share(mgr.pid, 3.0)
+        idle = core_share([mgr.pid], 3.0)
         res: dict[str, Any] = {"idle_manager_core_share": round(idle, 4)}
         res["loopback"] = median_of(repeat, lambda: speed_tester(client, host, 1, seconds))
         bounce = nf_container.NFSpec(

@@ -3,7 +3,6 @@ through cffi as C lays it out, and consistently while written."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time
@@ -13,25 +12,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import find_header, stats_ffi
+from onvm_lab.cpu import core_share
 from onvm_lab.manager import ManagerProcess, binary
 from onvm_lab.netns import lab_ports
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its threads."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def core_share(pids: list[int], seconds: float = 3.0) -> float:
-    """Share of one core the processes used over ``seconds``."""
-    before = sum(cpu_seconds(p) for p in pids)
-    t0 = time.monotonic()
-    time.sleep(seconds)
-    return (sum(cpu_seconds(p) for p in pids) - before) / (time.monotonic() - t0)
 
 
 @pytest.mark.dataplane

@@ -57,21 +57,25 @@ def test_each_manager_has_its_fabric_ports_and_stand_ins(host: Any) -> None:
 
 
 def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
-    import time
-
     import redis
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+    from onvm_lab.single_host import wait_until
 
     client = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
     want = {"firewall": ["lab1"], "forward": ["lab3"], "ids": ["lab2"]}
-    deadline = time.monotonic() + 10
-    while True:
-        v = global_view.view(client)
-        got = {svc: [i["host"] for i in insts] for svc, insts in v["services"].items()}
-        if (sorted(v["hosts"]) == ["lab1", "lab2", "lab3"] and got == want) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+
+    def services() -> dict[str, list[str]]:
+        return {
+            svc: [i["host"] for i in insts] for svc, insts in global_view.view(client)["services"].items()
+        }
+
+    wait_until(
+        lambda: sorted(global_view.view(client)["hosts"]) == ["lab1", "lab2", "lab3"] and services() == want,
+        10,
+    )
+    v = global_view.view(client)
+    got = services()
     assert sorted(v["hosts"]) == ["lab1", "lab2", "lab3"]
     assert got == want
 

@@ -69,10 +69,6 @@ class ManagerConfig:
         return fingerprint(asdict(self))
 
 
-def paths(host: str) -> dict[str, str]:
-    return {"unit": os.path.join(UNIT_DIR, unit_name(host))}
-
-
 def daemon(
     cfg: ManagerConfig | None, host: str, state_dir: str = STATE_DIR, log_dir: str = LOG_DIR
 ) -> Daemon:
@@ -165,7 +161,7 @@ def unit_name(host: str) -> str:
 
 def install_unit(cfg: ManagerConfig) -> bool:
     """Write (or update) the unit file; True if it changed (daemon reloaded)."""
-    path = paths(cfg.host)["unit"]
+    path = os.path.join(UNIT_DIR, unit_name(cfg.host))
     text = unit_text(cfg)
     try:
         with open(path) as f:
