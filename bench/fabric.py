@@ -7,9 +7,13 @@ memif fabric link between the two managers, and come back the same way.
 Compared in the same run with:
   - the same loop on one host (speed_tester -> bounce -> back, no fabric);
   - the same two-hop trip through the kernel (veth pairs between namespaces,
-    bench/kernel_chain.py).
+    bench/kernel_chain.py);
+  - the raw memif link between two bare DPDK processes (native/tools/rawlink,
+    one per core): the same loop shape (frames sent back by an echo), and
+    one way (tx -> rx).
 Writes bench/results/fabric.json.  2 cores only: each host's manager shares
-its core with that host's NF (shared-core mode), 4 busy threads on 2 cores.
+its core with that host's NF (shared-core mode), 4 busy threads on 2 cores,
+where the raw link has 2.
 
     .venv/bin/python bench/fabric.py [--seconds 5] [--repeat 3]
 """
@@ -93,6 +97,65 @@ def cross_host(seconds: float, repeat: int) -> dict[str, Any]:
             os.unlink(sock)
 
 
+def rawlink(seconds: float, tx_mode: str, rx_mode: str) -> float:
+    """Two bare DPDK primaries joined by memif, one per core; returns the
+    Mpps the measuring side (tx for tx/rx, loop for loop/echo) reports."""
+    tag = "%d%d" % (os.getpid() % 10000, time.monotonic_ns() % 1000)
+    sock = "/var/run/onvm/bench-raw-%s.sock" % tag
+    memif = "--vdev=net_memif0,role=%s,id=0,socket=" + sock + ",socket-abstract=no"
+    eal = ["--no-pci", "--in-memory", "-m", "64"]
+    far = subprocess.Popen(
+        [
+            binary("rawlink"),
+            "-l",
+            "1",
+            "--file-prefix",
+            "raw-b" + tag,
+            *eal,
+            memif % "server",
+            "--",
+            "-m",
+            rx_mode,
+            "-t",
+            str(seconds + 30),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline or far.poll() is not None:
+                raise RuntimeError("rawlink server did not come up")
+            time.sleep(0.05)
+        out = subprocess.run(
+            [
+                binary("rawlink"),
+                "-l",
+                "0",
+                "--file-prefix",
+                "raw-a" + tag,
+                *eal,
+                memif % "client",
+                "--",
+                "-m",
+                tx_mode,
+                "-t",
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+        return float(json.loads(out.strip().splitlines()[-1])["mpps"])
+    finally:
+        far.terminate()
+        far.wait()
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
 def one_host(seconds: float, repeat: int) -> dict[str, Any]:
     mgr = ManagerProcess("fo%d" % (os.getpid() % 10000), core=0).start()
     nf = bounce(mgr.host, 0, False, [])
@@ -118,17 +181,21 @@ def main() -> int:
     kernel = runs(
         args.repeat, lambda: float(run_kernel_chain(args.seconds, kgen=Path(binary("kgen")))["mpps"])
     )
+    raw_loop = runs(args.repeat, lambda: rawlink(args.seconds, "loop", "echo"))
+    raw_oneway = runs(args.repeat, lambda: rawlink(args.seconds, "tx", "rx"))
     checks = {
         "cross-host >= 5x the kernel hop": cross["mpps"] >= 5 * kernel["mpps"],
-        "raw memif link measured": False,
+        "cross-host >= 50% of the raw memif link (same loop)": cross["mpps"] >= 0.5 * raw_loop["mpps"],
     }
     print("%-52s %8s" % ("speed_tester -> bounce -> back, 64-byte packets", "Mpps"))
     print("%-52s %8.2f" % ("across two hosts, NSH over memif (shared cores)", cross["mpps"]))
     print("%-52s %8.2f" % ("on one host (dedicated cores)", local["mpps"]))
     print("%-52s %8.2f" % ("kernel: two veth hops between namespaces", kernel["mpps"]))
+    print("%-52s %8.2f" % ("raw memif link, bare DPDK loop -> echo -> back", raw_loop["mpps"]))
+    print("%-52s %8.2f" % ("raw memif link, bare DPDK one way (tx -> rx)", raw_oneway["mpps"]))
     print(
-        "cross-host / kernel = %.1fx; raw memif link: not measured (see notes)"
-        % (cross["mpps"] / kernel["mpps"])
+        "cross-host / kernel = %.1fx; cross-host / raw memif loop = %.0f%%"
+        % (cross["mpps"] / kernel["mpps"], 100 * cross["mpps"] / raw_loop["mpps"])
     )
     result = {
         "bench": "fabric",
@@ -136,8 +203,11 @@ def main() -> int:
         "cross_host_memif": cross,
         "one_host": local,
         "kernel_veth": kernel,
+        "raw_memif_loop": raw_loop,
+        "raw_memif_one_way": raw_oneway,
         "ratios": {
             "cross_over_kernel": round(cross["mpps"] / kernel["mpps"], 2),
+            "cross_over_raw_memif_loop": round(cross["mpps"] / raw_loop["mpps"], 3),
             "cross_over_one_host": round(cross["mpps"] / local["mpps"], 4),
         },
     }

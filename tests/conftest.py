@@ -16,6 +16,7 @@ import pytest
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
+from onvm_lab.redis_server import RedisServer
 
 _counter = itertools.count()
 
@@ -63,3 +64,13 @@ def managers(
     for mgr in started:
         nf_container.remove_host(docker_client, mgr.host)
         mgr.stop()
+
+
+@pytest.fixture
+def redis_server(tag: str) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (port from its tag), stopped after."""
+    server = RedisServer(20000 + int(tag) % 20000).start()
+    try:
+        yield server
+    finally:
+        server.stop()

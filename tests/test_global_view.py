@@ -9,60 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import redis
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from onvm_lab.manager import REPO, ManagerProcess, binary
+from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import wait_until
-
-
-class RedisServer:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = "redis://127.0.0.1:%d/0" % port
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        assert wait_until(lambda: _pings(client), 10)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
-def _pings(client: Any) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.fixture
-def redis_server(tag: str) -> Iterator[RedisServer]:
-    server = RedisServer(20000 + int(tag) % 20000).start()
-    yield server
-    server.stop()
 
 
 def agent(host: str, url: str) -> subprocess.Popen[bytes]:

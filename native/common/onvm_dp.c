@@ -81,7 +81,8 @@ void
 onvm_dp_wake(uint32_t *sleeping, uint32_t *seq)
 {
 	rte_atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(sleeping, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(sleeping, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(sleeping, 0, __ATOMIC_ACQ_REL)) {
 		__atomic_fetch_add(seq, 1, __ATOMIC_RELEASE);
 		futex(seq, FUTEX_WAKE, 1, NULL);
 	}
@@ -141,8 +142,29 @@ onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos
 	return onvm_dp_least_loaded(sh, svc);
 }
 
+static void
+wake_inst(const struct onvm_dp *dp, struct onvm_inst *in)
+{
+	if (in->flags & ONVM_INST_F_REMOTE)   /* the manager sends it on */
+		onvm_dp_wake(&dp->sh->mgr_sleeping, &dp->sh->mgr_wake_seq);
+	else
+		onvm_dp_wake(&in->sleeping, &in->wake_seq);
+}
+
+void
+onvm_dp_wake_all(const struct onvm_dp *dp, uint64_t wake)
+{
+	while (wake != 0) {
+		unsigned int id = (unsigned int)__builtin_ctzll(wake);
+
+		wake &= wake - 1;
+		wake_inst(dp, &dp->sh->inst[id]);
+	}
+}
+
 unsigned int
-onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts, unsigned int n)
+onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts, unsigned int n,
+		uint64_t *wake)
 {
 	struct onvm_inst *in;
 	unsigned int sent;
@@ -158,10 +180,10 @@ onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts, u
 		onvm_dp_free_bulk(dp, pkts + sent, n - sent);
 	}
 	if (sent > 0) {
-		if (in->flags & ONVM_INST_F_REMOTE)   /* the manager sends it on */
-			onvm_dp_wake(&dp->sh->mgr_sleeping, &dp->sh->mgr_wake_seq);
+		if (wake != NULL)
+			*wake |= 1ULL << id;
 		else
-			onvm_dp_wake(&in->sleeping, &in->wake_seq);
+			wake_inst(dp, in);
 	}
 	return sent;
 }

@@ -2,9 +2,14 @@
  *
  * The data lcore: ports in, flows steered to the first NF of their chain;
  * NF tx rings out to ports.  Idle back-off: after IDLE_SPINS empty rounds
- * it sleeps on a futex, waking on a timeout that doubles up to
- * MAX_SLEEP_NS (ports cannot wake it) or when an NF fills its tx ring.
+ * it yields its core (to an NF that shares it) as long as traffic was seen
+ * in the last HOT_NS -- ports cannot wake a sleeping manager, so a batch
+ * arriving from a fabric link would otherwise wait out a timeout -- then
+ * sleeps on a futex, waking on a timeout that doubles up to MAX_SLEEP_NS or
+ * when an NF fills its tx ring.
  */
+#include <sched.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_pause.h>
@@ -16,6 +21,8 @@
 #define IDLE_SPINS 2048
 #define MIN_SLEEP_NS 20000ULL
 #define MAX_SLEEP_NS 1000000ULL
+#define HOT_NS 10000000ULL
+#define WAKE_BATCH 256
 
 struct flow_key {
 	uint32_t src_ip, dst_ip;
@@ -250,7 +257,8 @@ remote_tx(struct mgr *m, struct onvm_inst *in)
 }
 
 static unsigned int
-port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64_t now)
+port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64_t now,
+	uint64_t *wake)
 {
 	struct mgr_port *p = &m->ports[pi];
 	struct onvm_shared *sh = m->sh;
@@ -296,7 +304,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 		if (tgt[i] == TGT_DROP)
 			onvm_dp_free_bulk(&m->dp, pkts + i, j - i);
 		else
-			p->steer_drop += (j - i) - onvm_dp_to_inst(&m->dp, tgt[i], pkts + i, j - i);
+			p->steer_drop += (j - i) - onvm_dp_to_inst(&m->dp, tgt[i], pkts + i, j - i, wake);
 	}
 	return n;
 }
@@ -366,8 +374,10 @@ dataplane_loop(void *arg)
 	struct mgr *m = arg;
 	struct onvm_shared *sh = m->sh;
 	uint64_t hz = rte_get_tsc_hz(), next_expire = rte_rdtsc() + hz, now;
+	uint64_t hot = hz / (1000000000ULL / HOT_NS), last_work = 0;
 	uint64_t sleep_ns = MIN_SLEEP_NS;
-	unsigned int idle = 0;
+	uint64_t wake = 0;
+	unsigned int idle = 0, unwoken = 0;
 
 	while (!mgr_quit) {
 		uint32_t gen = __atomic_load_n(&sh->table_gen, __ATOMIC_ACQUIRE);
@@ -379,7 +389,8 @@ dataplane_loop(void *arg)
 		__atomic_store_n(&sh->lcore_seen_gen, gen, __ATOMIC_RELEASE);
 		now = rte_rdtsc();
 		for (i = 0; i < m->n_ports; i++)
-			work += port_rx(m, i, t, now);
+			unwoken += port_rx(m, i, t, now, &wake);
+		work += unwoken;
 		while (mask != 0) {
 			unsigned int id = (unsigned int)__builtin_ctzll(mask);
 
@@ -393,6 +404,15 @@ dataplane_loop(void *arg)
 			mask &= mask - 1;
 			work += remote_tx(m, &sh->inst[id]);
 		}
+		/* A sleeping NF is woken once WAKE_BATCH packets wait for it
+		 * or when this loop runs dry, not per burst: an NF that shares
+		 * this core then runs once per batch (each wake-up is a system
+		 * call and a context switch). */
+		if (wake != 0 && (unwoken >= WAKE_BATCH || work == 0)) {
+			onvm_dp_wake_all(&m->dp, wake);
+			wake = 0;
+			unwoken = 0;
+		}
 		if (now > next_expire) {
 			flows_expire(m, now);
 			next_expire = now + hz;
@@ -400,10 +420,15 @@ dataplane_loop(void *arg)
 		if (work != 0) {
 			idle = 0;
 			sleep_ns = MIN_SLEEP_NS;
+			last_work = now;
 			continue;
 		}
 		if (++idle < IDLE_SPINS) {
 			rte_pause();
+			continue;
+		}
+		if (now - last_work < hot) {
+			sched_yield();
 			continue;
 		}
 		if (onvm_dp_sleep(&sh->mgr_sleeping, &sh->mgr_wake_seq, tx_pending, sh, sleep_ns))

@@ -34,6 +34,7 @@
 
 #define SPIN_BEFORE_SLEEP 20000   /* empty polls before a dedicated NF sleeps */
 #define SLEEP_TIMEOUT_NS 100000000ULL
+#define WAKE_BATCH 256
 
 #define TGT_DROP 0xfffe           /* dispatch targets besides instance ids */
 #define TGT_PORT 0xfffd
@@ -391,7 +392,7 @@ send_run(struct onvm_nf *nf, uint16_t tgt, struct rte_mbuf **p, unsigned int n)
 	if (tgt == TGT_PORT) {
 		sent = rte_ring_sp_enqueue_burst(nf->inst->tx, (void **)p, n, NULL);
 		if (sent > 0)
-			onvm_dp_wake(&nf->dp.sh->mgr_sleeping, &nf->dp.sh->mgr_wake_seq);
+			nf->wake_mgr = true;
 		if (sent < n) {
 			c->tx_drop += n - sent;
 			onvm_dp_free_bulk(&nf->dp, p + sent, n - sent);
@@ -404,7 +405,19 @@ send_run(struct onvm_nf *nf, uint16_t tgt, struct rte_mbuf **p, unsigned int n)
 		onvm_dp_free_bulk(&nf->dp, p, n);
 		return;
 	}
-	c->tx += onvm_dp_to_inst(&nf->dp, tgt, p, n);
+	c->tx += onvm_dp_to_inst(&nf->dp, tgt, p, n, &nf->wake);
+}
+
+/* Pay the wake-ups owed by onvm_nf_send(). */
+static void
+wake_owed(struct onvm_nf *nf)
+{
+	onvm_dp_wake_all(&nf->dp, nf->wake);
+	if (nf->wake_mgr)
+		onvm_dp_wake(&nf->dp.sh->mgr_sleeping, &nf->dp.sh->mgr_wake_seq);
+	nf->wake = 0;
+	nf->wake_mgr = false;
+	nf->unwoken = 0;
 }
 
 unsigned int
@@ -443,6 +456,7 @@ onvm_nf_send(struct onvm_nf *nf, struct rte_mbuf **pkts, uint16_t n)
 		}
 		done += b;
 	}
+	nf->unwoken += n;
 	return (unsigned int)(nf->inst->c.tx - before);
 }
 
@@ -486,6 +500,11 @@ packet_loop(void *varg)
 			c->idle_cycles += now - last;
 		last = now;
 		was_busy = n != 0;
+		/* Receivers are woken once WAKE_BATCH packets went their way
+		 * or this loop runs dry, not per burst: each wake-up is a
+		 * system call, and for a receiver on this core a switch. */
+		if ((n == 0 && (nf->wake != 0 || nf->wake_mgr)) || nf->unwoken >= WAKE_BATCH)
+			wake_owed(nf);
 		if (n == 0) {
 			if (++empty < spin) {
 				rte_pause();

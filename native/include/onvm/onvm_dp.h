@@ -42,7 +42,8 @@ bool onvm_dp_sleep(uint32_t *sleeping, uint32_t *seq, onvm_dp_pending_t pending,
 
 /* onvm_dp_pending_t for "this ring is not empty". */
 bool onvm_dp_ring_pending(void *ring);
-/* Wake a sleeper after work was handed to it. */
+/* Wake a sleeper after work was handed to it.  Only the first of several
+ * wakers pays for the system call: it takes the sleeping flag. */
 void onvm_dp_wake(uint32_t *sleeping, uint32_t *seq);
 
 /* The instance of service `svc` that a new packet should go to; `flow` and
@@ -52,10 +53,16 @@ uint16_t onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, ui
 /* Instance of `svc` with the most spare capacity (ties: fewest flows). */
 uint16_t onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc);
 
-/* Hand n packets to instance `id`'s rx ring and wake it if asleep.  What
- * does not fit is freed and counted in its rx_drop.  Returns packets
- * enqueued. */
+/* Hand n packets to instance `id`'s rx ring.  What does not fit is freed
+ * and counted in its rx_drop.  With wake == NULL the instance (the manager,
+ * for a remote stand-in) is woken now if asleep; otherwise the wake-up is
+ * left for onvm_dp_wake_all(*wake) at the end of the caller's batch, so a
+ * sleeper sharing the caller's core wakes once per batch, not per burst.
+ * Returns packets enqueued. */
 unsigned int onvm_dp_to_inst(const struct onvm_dp *dp, uint16_t id, struct rte_mbuf **pkts,
-			     unsigned int n);
+			     unsigned int n, uint64_t *wake);
+
+/* Wake the instances whose bits are set (see onvm_dp_to_inst). */
+void onvm_dp_wake_all(const struct onvm_dp *dp, uint64_t wake);
 
 #endif /* ONVM_DP_H */

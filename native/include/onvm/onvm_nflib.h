@@ -47,6 +47,11 @@ struct onvm_nf {
 	char host[ONVM_NAME_LEN];
 	char service[ONVM_NAME_LEN];
 	int ctl_fd;                 /* registration connection; closes on exit */
+	/* Wake-ups owed by onvm_nf_send(), paid by the packet loop once a
+	 * batch is out or it runs dry (see onvm_dp_to_inst). */
+	uint64_t wake;              /* instances to wake */
+	bool wake_mgr;              /* the manager has packets for a port */
+	unsigned int unwoken;       /* packets sent since the last wake-ups */
 	/* Optional: called once in the packet loop's thread before the first
 	 * burst; generators allocate and send their first packets here. */
 	void (*on_start)(struct onvm_nf *nf, void *arg);
@@ -72,7 +77,9 @@ void onvm_nf_stop(struct onvm_nf *nf);
 void onvm_nf_fini(struct onvm_nf *nf);
 
 /* Hand packets on according to their verdicts; for NFs that create
- * packets (generators).  Returns packets passed on. */
+ * packets (generators), from the packet loop's thread (on_start or the
+ * handler): the loop wakes the receivers once the batch is out.  Returns
+ * packets passed on. */
 unsigned int onvm_nf_send(struct onvm_nf *nf, struct rte_mbuf **pkts, uint16_t n);
 
 /* Allocate packets from the host's pool, owned by this NF. */
