@@ -7,6 +7,8 @@ once and nothing else does."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +21,12 @@ from onvm_lab import traffic
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import ManagerProcess
 from onvm_lab.netns import VethPort, lab_ports
-from onvm_lab.pktio import parse_range
+from onvm_lab.pktio import frame, parse_range
 from onvm_lab.sh import run
 from onvm_lab.single_host import nf_spec, wait_until
 
 SPI = 42
+SOL_PACKET, PACKET_QDISC_BYPASS = 263, 20  # linux/socket.h, linux/if_packet.h
 DPORTS = "1000-4999"
 
 
@@ -180,6 +183,8 @@ def test_tshark_decodes_the_nsh_on_the_fabric(two_hosts: TwoHosts, fabric_kind: 
             "-e",
             "nsh.nextproto",
             "-e",
+            "nsh.ttl",
+            "-e",
             "udp.dstport",
         ],
         capture_output=True,
@@ -188,8 +193,39 @@ def test_tshark_decodes_the_nsh_on_the_fabric(two_hosts: TwoHosts, fabric_kind: 
     )
     rows = [line.split("\t") for line in out.stdout.splitlines()]
     assert len(rows) == 50
-    for spi, si, next_proto, dport in rows:
+    for spi, si, next_proto, ttl, dport in rows:
         assert int(spi, 0) == SPI
         assert int(si, 0) == 254  # position 1: forward
         assert int(next_proto, 0) == 3  # Ethernet inside
+        assert int(ttl, 0) == 63  # first forwarder: the RFC 8300 default
         assert 5000 <= int(dport) <= 5199  # the inner packet, decoded through NSH
+
+
+def nsh_frame(ttl: int, seq: int) -> bytes:
+    """A frame as host A's manager would send it to B, with the given TTL."""
+    nsh = struct.pack("!HBBI", (ttl << 6) | 2, 2, 3, (SPI << 8) | 254)
+    return b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x89\x4f" + nsh + frame(seq, 7000, 5000)
+
+
+@pytest.mark.dataplane
+@pytest.mark.parametrize("fabric_kind", ["af_packet"])  # frames written onto the veth by hand
+def test_nsh_ttl_is_decremented_and_a_spent_one_dropped(two_hosts: TwoHosts, fabric_kind: str) -> None:
+    h = two_hosts
+    rx = traffic.Receiver(h.egress)
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    try:
+        s.bind((h.fabric[0], 0))
+        # as the managers send: past the taps, so that host A's own socket
+        # on this veth does not take these frames in as well
+        s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+        for i in range(5):
+            s.send(nsh_frame(1, i))  # spent: B must discard it
+        for i in range(7):
+            s.send(nsh_frame(2, 100 + i))  # one hop left: B takes it
+        counts = rx.wait_for(7)
+    finally:
+        s.close()
+        counts = rx.stop()
+    assert counts["received"] == 7
+    with h.b.stats() as st:
+        assert wait_until(lambda: st.snapshot()["ports"][0]["nsh_drop"] == 5)

@@ -181,7 +181,7 @@ chain_by_spi(const struct onvm_shared *sh, uint32_t spi)
  * a plain packet (left alone), 1 for an NSH one, -1 to drop (truncated,
  * unknown version or path, index past the chain). */
 static int
-nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos)
+nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos, uint8_t *ttl)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(pkt, const struct rte_ether_hdr *);
 	const struct onvm_nsh *nsh;
@@ -201,6 +201,12 @@ nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos)
 	    pkt->data_len < sizeof(*eth) + hdr_len + sizeof(struct rte_ether_hdr) ||
 	    nsh->next_proto != ONVM_NSH_NP_ETHERNET)
 		return -1;
+	/* RFC 8300 2.2: each forwarder decrements the TTL and discards a
+	 * packet it brings to 0 (a misconfigured loop dies out). */
+	*ttl = (uint8_t)((vftl >> 6) & 0x3f);
+	if (*ttl <= 1)
+		return -1;
+	(*ttl)--;
 	spi_si = rte_be_to_cpu_32(nsh->spi_si);
 	si = (uint8_t)(spi_si & 0xff);
 	slot = chain_by_spi(m->sh, spi_si >> 8);
@@ -242,8 +248,9 @@ remote_tx(struct mgr *m, struct onvm_inst *in)
 		eth->src_addr.addr_bytes[0] = 0x02;
 		eth->ether_type = rte_cpu_to_be_16(ONVM_ETHER_TYPE_NSH);
 		nsh = (struct onvm_nsh *)(eth + 1);
-		nsh->ver_flags_ttl_len = rte_cpu_to_be_16((ONVM_NSH_TTL << 6) |
-							  (sizeof(*nsh) / 4));
+		nsh->ver_flags_ttl_len = rte_cpu_to_be_16(
+			((meta->nsh_ttl != 0 ? meta->nsh_ttl : ONVM_NSH_TTL) << 6) |
+			(sizeof(*nsh) / 4));
 		nsh->md_type = 2;
 		nsh->next_proto = ONVM_NSH_NP_ETHERNET;
 		nsh->spi_si = rte_cpu_to_be_32((c->spi << 8) | (uint8_t)(255 - meta->pos));
@@ -273,10 +280,10 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 	for (i = 0; i < n; i++) {
 		struct onvm_pkt_meta *meta = onvm_dp_meta(&m->dp, pkts[i]);
 		struct flow_key k;
-		uint8_t chain = ONVM_NO_CHAIN, pos = 0;
+		uint8_t chain = ONVM_NO_CHAIN, pos = 0, ttl = 0;
 		uint32_t flow;
 
-		if (nsh_decap(m, pkts[i], &chain, &pos) < 0) {
+		if (nsh_decap(m, pkts[i], &chain, &pos, &ttl) < 0) {
 			p->nsh_drop++;
 			tgt[i] = TGT_DROP;
 			continue;
@@ -285,7 +292,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 		flow = flow_of(m, t, &k, now, &chain);
 		*meta = (struct onvm_pkt_meta){
 			.action = ONVM_A_NEXT, .chain = chain, .pos = pos, .port_in = (uint8_t)pi,
-			.src = ONVM_NONE, .flow = flow, .owner = ONVM_OWNER_NONE,
+			.src = ONVM_NONE, .flow = flow, .owner = ONVM_OWNER_NONE, .nsh_ttl = ttl,
 		};
 		if (chain == ONVM_NO_CHAIN) {
 			p->no_chain++;

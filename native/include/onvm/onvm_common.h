@@ -67,7 +67,8 @@ struct onvm_pkt_meta {
 	uint16_t src;       /* instance that sent it last, ONVM_NONE = a port */
 	uint32_t flow;      /* flow slot, ONVM_NO_FLOW if none */
 	uint16_t owner;     /* instance that dequeued it last (crash reclaim) */
-	uint16_t pad;
+	uint8_t nsh_ttl;    /* NSH TTL left when it came off a fabric link, 0 if not */
+	uint8_t pad;
 };
 
 /* Counters an NF keeps about itself; single writer (the NF). */
@@ -188,7 +189,7 @@ struct onvm_shared {
 };
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
-#define ONVM_SHARED_VERSION 2
+#define ONVM_SHARED_VERSION 3
 
 /* The pool of NUMA socket `socket`, or the manager's if it has none. */
 static inline struct rte_mempool *
