@@ -70,17 +70,18 @@ class SendPlan:
     sport: int = 40000
     rate: float = 100000.0
     first: int = 0
+    flow_len: int = 1  # consecutive frames per destination port (one flow)
 
 
 def send(iface: str, plan: SendPlan) -> int:
     """Send ``plan.count`` frames, dports cycling; returns frames sent."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
-    batch = 500
+    batch = max(1, min(500, int(plan.rate // 200)))  # paced in slices of about 5 ms
     start = time.monotonic()
     for i in range(plan.count):
         seq = plan.first + i
-        s.send(frame(seq, plan.sport, plan.dports[seq % len(plan.dports)]))
+        s.send(frame(seq, plan.sport, plan.dports[(seq // plan.flow_len) % len(plan.dports)]))
         if i % batch == batch - 1:
             ahead = (i + 1) / plan.rate - (time.monotonic() - start)
             if ahead > 0:
@@ -150,12 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--sport", type=int, default=40000)
     sp.add_argument("--rate", type=float, default=100000.0, help="frames per second at most")
     sp.add_argument("--first", type=int, default=0, help="first sequence number")
+    sp.add_argument("--flow-len", type=int, default=1, help="frames in a row to one port (a flow)")
     rp = sub.add_parser("recv", help="count marked frames until SIGTERM")
     rp.add_argument("--iface", required=True)
     rp.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     if args.cmd == "send":
-        plan = SendPlan(args.count, parse_range(args.dports), args.sport, args.rate, args.first)
+        plan = SendPlan(
+            args.count, parse_range(args.dports), args.sport, args.rate, args.first, args.flow_len
+        )
         print(json.dumps({"sent": send(args.iface, plan)}))
         return 0
     stopping: list[bool] = []

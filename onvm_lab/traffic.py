@@ -58,7 +58,13 @@ class Receiver:
 
 
 def send(
-    port: VethPort, count: int, dports: str = "9", rate: float = 100000.0, first: int = 0, wait: bool = True
+    port: VethPort,
+    count: int,
+    dports: str = "9",
+    rate: float = 100000.0,
+    first: int = 0,
+    wait: bool = True,
+    flow_len: int = 1,
 ) -> subprocess.Popen[bytes]:
     """Send ``count`` marked frames from ``port.peer`` into the manager."""
     cmd = port.ns.exec_args(
@@ -76,6 +82,8 @@ def send(
         str(rate),
         "--first",
         str(first),
+        "--flow-len",
+        str(flow_len),
     )
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if wait and proc.wait(300) != 0:

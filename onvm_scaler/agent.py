@@ -1,43 +1,83 @@
-"""onvm-scaler: keep this host's part of the global view current.
+"""onvm-scaler: one per host.  Keeps this host's part of the global view
+current, scales its services out and in, and serves its scale queue.
 
-    onvm-scaler --host lab1 --redis redis://198.18.0.1:6379/0 [--interval 0.5]
+    onvm-scaler --host lab1 --redis redis://198.18.0.1:6379/0 [--config FILE]
 
 Every interval it reads the host's stats area (through cffi, the layout of
 native/include/onvm/onvm_stats.h) and publishes a heartbeat, the host's free
-cores and each instance's rates in Redis.  No manager, no heartbeat: the host
-drops out of the view.  Redis down: it logs, backs off, reconnects.
+cores and each instance's rates in Redis.  With a --config (written by
+roles/onvm_scaler) it also:
+  - finds services whose instances here are all at their limit for a window
+    (onvm_scaler.detect), places a new instance (module_utils/placement.py:
+    this host first, then hosts that run the service, most free cores) and
+    queues the request on the chosen host's Redis Stream;
+  - finds services with an instance too many and, when the least loaded one
+    is here, queues its drain-and-stop on its own stream;
+  - keeps the manager's stand-ins for other hosts' instances current;
+  - re-places requests queued on hosts that died;
+  - serves its own stream in a worker thread (onvm_scaler.worker).
+No manager, no heartbeat: the host drops out of the view.  Redis down: it
+logs, backs off, reconnects.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
 import redis
 
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view
-from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, placement
+from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
+
+from . import standins
+from .config import ConfigError, ScalerConfig, load
+from .detect import Detector
 
 log = logging.getLogger("onvm-scaler")
 
 
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def limits_key(host: str) -> str:
+    return "%s:limits:%s" % (global_view.PREFIX, host)
+
+
 class Agent:
-    def __init__(self, host: str, redis_url: str, interval: float, stats_path: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        redis_url: str,
+        interval: float,
+        stats_path: str | None = None,
+        config: ScalerConfig | None = None,
+    ) -> None:
         self.host = host
         self.interval = interval
         self.stats_path = stats_path or default_path(host)
+        self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.reader: StatsReader | None = None
         self.prev: dict[str, Any] | None = None
         self.prev_t = 0.0
         self.stopping = False
         self.cpus = os.cpu_count() or 1
+        self.config = config
+        self.detector = Detector(config.policy) if config else None
+        self.full_logged: dict[str, float] = {}
+
+    # ---- the view -------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any] | None:
         try:
@@ -62,9 +102,156 @@ class Agent:
             return
         insts = global_view.rates(self.prev, snap, now - self.prev_t)
         self.prev, self.prev_t = snap, now
-        global_view.publish(self.redis, self.host, self.cpus, insts, int(time.time() * 1000))
+        global_view.publish(self.redis, self.host, self.cpus, insts, _ms())
+        if self.config is not None:
+            self.scale(now, insts)
+
+    # ---- scaling --------------------------------------------------------
+
+    def publish_limits(self) -> None:
+        assert self.config is not None
+        lim: dict[Any, Any] = {s: json.dumps([v.min, v.max]) for s, v in self.config.services.items()}
+        p = self.redis.pipeline()
+        p.delete(limits_key(self.host))
+        if lim:
+            p.hset(limits_key(self.host), mapping=lim)
+        p.pexpire(limits_key(self.host), global_view.HEARTBEAT_TTL_MS)
+        p.execute()
+
+    def eligible(self, view: dict[str, Any], service: str) -> tuple[set[str], dict[str, int]]:
+        """Hosts that may take one more instance of ``service`` (their
+        inventory declares it and they run fewer than its max), and the
+        count each runs."""
+        count: dict[str, int] = {}
+        for i in view["services"].get(service, []):
+            count[i["host"]] = count.get(i["host"], 0) + 1
+        ok = set()
+        for h in view["hosts"]:
+            raw = self.redis.hget(limits_key(h), service)
+            if raw is not None and count.get(h, 0) < json.loads(raw)[1]:
+                ok.add(h)
+        return ok, count
+
+    def cooldown(self, service: str) -> bool:
+        """Take the service's cluster-wide cooldown; False if another host holds it."""
+        assert self.config is not None
+        ms = max(1, int(self.config.policy.cooldown * 1000))
+        return bool(
+            self.redis.set("%s:cooldown:%s" % (global_view.PREFIX, service), self.host, nx=True, px=ms)
+        )
+
+    def scale(self, now: float, local: list[dict[str, Any]]) -> None:
+        assert self.config is not None and self.detector is not None
+        self.publish_limits()
+        view = global_view.view(self.redis)
+        self.detector.observe(now, local, view)
+        for svc in self.detector.overloaded(now):
+            self.scale_out(now, svc, view)
+        for svc in self.detector.surplus(now):
+            self.scale_in(svc, view)
+        try:
+            with CtlClient(self.host) as ctl:
+                changes = standins.sync(ctl, self.host, view, self.config.fabric)
+            if changes:
+                log.info("stand-ins: %s", " ".join(changes))
+        except CtlError as e:
+            log.warning("stand-ins: %s", e)
+        self.reclaim(view)
+
+    def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:
+        assert self.detector is not None and self.config is not None
+        ok, _ = self.eligible(view, svc)
+        where = placement.place(view, svc, self.host, exclude=set(view["hosts"]) - ok)
+        if where.host is None:
+            if now - self.full_logged.get(svc, -1e9) >= self.config.policy.cooldown:
+                self.full_logged[svc] = now
+                log.warning("%s is at its limit and no host has room for another instance", svc)
+                q.event(self.redis, "cluster-full", _ms(), service=svc, origin=self.host)
+            self.detector.reset(svc)
+            return
+        if not self.cooldown(svc):
+            return
+        req = q.new_request(svc, where.host, self.host)
+        q.enqueue(self.redis, req)
+        log.info(
+            "%s at its limit here: one more on %s (%s), request %s", svc, where.host, where.reason, req.id
+        )
+        q.event(
+            self.redis,
+            "scale-out-requested",
+            _ms(),
+            service=svc,
+            host=where.host,
+            reason=where.reason,
+            origin=self.host,
+            request=req.id,
+        )
+        self.detector.reset(svc)
+
+    def scale_in(self, svc: str, view: dict[str, Any]) -> None:
+        assert self.detector is not None and self.config is not None
+        mine = self.config.services.get(svc)
+        insts = view["services"].get(svc, [])
+        if mine is None or not insts:
+            return
+        least = min(insts, key=lambda i: (float(i.get("load", 0.0)), i["host"] != self.host, i["instance"]))
+        here = [i for i in insts if i["host"] == self.host]
+        if least["host"] != self.host or len(here) <= mine.min:
+            return
+        if not self.cooldown(svc):
+            return
+        req = q.new_request(svc, self.host, self.host, kind="in", instance=str(least["instance"]))
+        q.enqueue(self.redis, req)
+        log.info(
+            "%s has an instance too many: draining instance %s, request %s", svc, least["instance"], req.id
+        )
+        self.detector.reset(svc)
+
+    def reclaim(self, view: dict[str, Any]) -> None:
+        assert self.config is not None
+        timeout = int(self.config.policy.queue_timeout * 1000)
+        for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, _ms()):
+            if req.kind != "out":
+                continue  # a drain on a dead host has nothing left to drain
+            ok, _ = self.eligible(view, req.service)
+            where = placement.place(view, req.service, self.host, exclude=(set(view["hosts"]) - ok) | {dead})
+            if where.host is None:
+                continue
+            moved = q.move(self.redis, dead, entry, req, where.host, _ms())
+            if moved is not None:
+                log.info("request %s queued on dead host %s moved to %s", req.id, dead, where.host)
+                q.event(
+                    self.redis,
+                    "reclaimed",
+                    _ms(),
+                    service=req.service,
+                    request=req.id,
+                    dead=dead,
+                    host=where.host,
+                )
+
+    # ---- loops ----------------------------------------------------------
+
+    def serve(self) -> None:
+        """Worker thread: carry out the requests queued for this host."""
+        import docker  # deferred: the view alone does not need it
+
+        from .worker import handle
+
+        assert self.config is not None
+        r = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        client = docker.from_env()
+        while not self.stopping:
+            try:
+                for entry, req in q.read(r, self.host, block_ms=500):
+                    handle(r, client, self.config, entry, req)
+            except redis.RedisError as e:
+                log.warning("queue: %s", e)
+                time.sleep(1.0)
 
     def run(self) -> int:
+        if self.config is not None:
+            threading.Thread(target=self.serve, name="queue", daemon=True).start()
         backoff = self.interval
         while not self.stopping:
             try:
@@ -83,22 +270,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--host", required=True, help="the onvm host this agent serves")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
-    ap.add_argument("--interval", type=float, default=0.5, help="seconds between heartbeats (default 0.5)")
+    ap.add_argument("--interval", type=float, default=0.1, help="seconds between heartbeats (default 0.1)")
     ap.add_argument("--stats-file", help="stats area (default /dev/shm/onvm-HOST.stats)")
+    ap.add_argument("--config", help="scaling configuration (JSON, from roles/onvm_scaler); none: view only")
     args = ap.parse_args(argv)
     if not name_ok(args.host):
         ap.error("--host: 1-31 characters of [A-Za-z0-9_.-]")
     if not 0.05 <= args.interval < global_view.HEARTBEAT_TTL_MS / 2000:
         ap.error("--interval must be at least 0.05 s and under half the heartbeat TTL")
+    config = None
+    if args.config:
+        try:
+            config = load(args.config)
+        except ConfigError as e:
+            ap.error("--config: %s" % e)
+        if config.host != args.host:
+            ap.error("--config is for host %s, not %s" % (config.host, args.host))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    agent = Agent(args.host, args.redis, args.interval, args.stats_file)
+    agent = Agent(args.host, args.redis, args.interval, args.stats_file, config)
 
     def stop(*_: object) -> None:
         agent.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("serving host %s, view at %s", args.host, args.redis)
+    log.info("serving host %s, view at %s%s", args.host, args.redis, ", scaling" if config else "")
     return agent.run()
 
 

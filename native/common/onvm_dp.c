@@ -96,6 +96,21 @@ inst_live(const struct onvm_shared *sh, uint16_t id, uint16_t svc)
 	       sh->inst[id].service == svc;
 }
 
+/* A flow pinned to a draining instance stays there until it is evicted:
+ * draining means no new flows, not dropping the ones it has. */
+static inline bool
+inst_keeps_flow(const struct onvm_shared *sh, uint16_t id, uint16_t svc)
+{
+	uint32_t state;
+
+	if (id >= ONVM_MAX_INSTANCES || sh->inst[id].service != svc)
+		return false;
+	state = __atomic_load_n(&sh->inst[id].state, __ATOMIC_ACQUIRE);
+	return state == ONVM_INST_RUNNING ||
+	       (state == ONVM_INST_DRAINING &&
+		!(__atomic_load_n(&sh->inst[id].flags, __ATOMIC_ACQUIRE) & ONVM_INST_F_EVICTED));
+}
+
 uint16_t
 onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc)
 {
@@ -133,7 +148,7 @@ onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos
 		return ONVM_NONE;
 	if (flow < ONVM_MAX_FLOWS && pos < ONVM_MAX_CHAIN_LEN) {
 		id = sh->flows[flow].inst[pos];
-		if (inst_live(sh, id, svc))
+		if (inst_keeps_flow(sh, id, svc))
 			return id;
 	}
 	id = sh->svc[svc].preferred;

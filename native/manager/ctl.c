@@ -149,7 +149,7 @@ cmd_nf_list(struct mgr *m)
 		if (in->state == ONVM_INST_FREE)
 			continue;
 		json_array_append_new(list,
-			json_pack("{s:i, s:s, s:i, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:i, s:i}",
+			json_pack("{s:i, s:s, s:i, s:s, s:b, s:s?, s:I, s:I, s:I, s:I, s:i, s:i, s:I, s:i, s:b}",
 				  "instance", (int)i, "service", m->sh->svc[in->service].name,
 				  "pid", (int)in->pid, "state", state_name(in->state),
 				  "shared_core", (in->flags & ONVM_INST_F_SHARED_CORE) != 0,
@@ -158,7 +158,9 @@ cmd_nf_list(struct mgr *m)
 				  "rx", (json_int_t)in->c.rx, "tx", (json_int_t)in->c.tx,
 				  "dropped", (json_int_t)in->c.dropped,
 				  "rx_drop", (json_int_t)in->rx_drop, "flows", (int)in->flows,
-				  "load_pct", (int)in->load_pct));
+				  "load_pct", (int)in->load_pct, "processed", (json_int_t)in->c.processed,
+				  "rx_ring", (int)rte_ring_count(in->rx),
+				  "evicted", (in->flags & ONVM_INST_F_EVICTED) != 0));
 	}
 	return json_pack("{s:b, s:o}", "ok", 1, "nfs", list);
 }
@@ -462,6 +464,21 @@ cmd_remote_del(struct mgr *m, json_t *req)
 }
 
 static json_t *
+cmd_drain(struct mgr *m, json_t *req)
+{
+	json_t *jid = json_object_get(req, "instance");
+	char err[128];
+
+	if (!json_is_integer(jid) || json_integer_value(jid) < 0 ||
+	    json_integer_value(jid) >= ONVM_MAX_INSTANCES)
+		return error_reply("drain: 'instance' must be an instance id 0-%d", ONVM_MAX_INSTANCES - 1);
+	if (tables_drain(m, (uint16_t)json_integer_value(jid), json_is_true(json_object_get(req, "evict")),
+			 err, sizeof(err)) < 0)
+		return error_reply("drain: %s", err);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static json_t *
 cmd_service_list(struct mgr *m)
 {
 	json_t *list = json_array();
@@ -496,6 +513,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return cmd_remote_set(m, req);
 	if (strcmp(cmd, "remote_del") == 0)
 		return cmd_remote_del(m, req);
+	if (strcmp(cmd, "drain") == 0)
+		return cmd_drain(m, req);
 	if (strcmp(cmd, "chain_set") == 0)
 		return cmd_chain_set(m, req);
 	if (strcmp(cmd, "chain_del") == 0)

@@ -164,6 +164,43 @@ flows_expire(struct mgr *m, uint64_t now)
 	}
 }
 
+/* Move the flows pinned to instances in sh->evict_mask (draining ones
+ * whose time is up) to the least loaded live instance of the same service;
+ * then mark those instances evicted, so nothing steers to them any more. */
+static void
+flows_evict(struct mgr *m, uint64_t mask)
+{
+	struct onvm_shared *sh = m->sh;
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	int32_t pos;
+
+	while ((pos = rte_hash_iterate(m->flow_hash, &key, &data, &iter)) >= 0) {
+		struct onvm_flow *f = &sh->flows[pos];
+		unsigned int i;
+
+		for (i = 0; i < sh->chains[f->chain].len && i < ONVM_MAX_CHAIN_LEN; i++) {
+			uint16_t old = f->inst[i];
+
+			if (old >= ONVM_MAX_INSTANCES || !(mask & (1ULL << old)))
+				continue;
+			if (sh->inst[old].flows > 0)
+				sh->inst[old].flows--;
+			f->inst[i] = onvm_dp_least_loaded(sh, sh->chains[f->chain].svc[i]);
+			if (f->inst[i] != ONVM_NONE)
+				sh->inst[f->inst[i]].flows++;
+		}
+	}
+	while (mask != 0) {
+		unsigned int id = (unsigned int)__builtin_ctzll(mask);
+
+		mask &= mask - 1;
+		__atomic_fetch_or(&sh->inst[id].flags, ONVM_INST_F_EVICTED, __ATOMIC_RELEASE);
+		__atomic_fetch_and(&sh->evict_mask, ~(1ULL << id), __ATOMIC_RELEASE);
+	}
+}
+
 static uint8_t
 chain_by_spi(const struct onvm_shared *sh, uint32_t spi)
 {
@@ -420,6 +457,9 @@ dataplane_loop(void *arg)
 			wake = 0;
 			unwoken = 0;
 		}
+		mask = __atomic_load_n(&sh->evict_mask, __ATOMIC_ACQUIRE);
+		if (mask != 0)
+			flows_evict(m, mask);
 		if (now > next_expire) {
 			flows_expire(m, now);
 			next_expire = now + hz;

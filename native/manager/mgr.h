@@ -39,6 +39,7 @@ struct mgr_inst {
 	struct rte_mbuf **cand;   /* mbufs tagged with it, rechecked later */
 	uint64_t prev_busy, prev_idle;
 	char remote_host[ONVM_NAME_LEN];   /* ONVM_INST_F_REMOTE: the host it stands for */
+	uint32_t remote_load;     /* ONVM_INST_F_REMOTE: load its host reported */
 };
 
 struct mgr {
@@ -88,6 +89,9 @@ int tables_remote_set(struct mgr *m, const char *service, const char *host, uint
 		      uint8_t peer_id, uint32_t load, char *err, size_t errlen);
 int tables_remote_find(const struct mgr *m, const char *service, const char *host);
 void tables_inst_exited(struct mgr *m, uint16_t id);
+/* Drain instance id: no new flows (its pinned ones stay); with evict, its
+ * flows also move to the other instances.  -1 with err if not running. */
+int tables_drain(struct mgr *m, uint16_t id, bool evict, char *err, size_t errlen);
 int tables_service_add(struct mgr *m, const char *name, char *err, size_t errlen);
 int tables_service_find(const struct mgr *m, const char *name);
 int tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned int len,

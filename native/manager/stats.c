@@ -62,11 +62,14 @@ update_load(struct mgr *m)
 		uint64_t db = busy - mi->prev_busy, di = idle - mi->prev_idle;
 		uint32_t load, occ;
 
-		if (in->state != ONVM_INST_RUNNING)
+		if (in->state != ONVM_INST_RUNNING && in->state != ONVM_INST_DRAINING)
 			continue;
 		mi->prev_busy = busy;
 		mi->prev_idle = idle;
-		load = db + di > 0 ? (uint32_t)(db * 100 / (db + di)) : in->load_pct;
+		if (in->flags & ONVM_INST_F_REMOTE)
+			load = mi->remote_load;   /* what its host says (remote_set) */
+		else
+			load = db + di > 0 ? (uint32_t)(db * 100 / (db + di)) : in->load_pct;
 		/* a backed-up rx ring means at its limit, whatever the cycles say */
 		occ = rte_ring_count(in->rx) * 100 / rte_ring_get_capacity(in->rx);
 		in->load_pct = RTE_MAX(load, occ);

@@ -129,6 +129,7 @@ tables_remote_set(struct mgr *m, const char *service, const char *host, uint16_t
 	}
 	m->sh->inst[id].fabric_port = port;
 	m->sh->inst[id].peer_id = peer_id;
+	m->inst[id].remote_load = load;
 	m->sh->inst[id].load_pct = load;
 	return id;
 }
@@ -198,6 +199,27 @@ tables_add_instance(struct mgr *m, int fd, const char *service, int pid, uint32_
 		__atomic_fetch_or(&sh->remote_mask, 1ULL << id, __ATOMIC_RELEASE);
 	service_refresh(m, (uint16_t)sid);
 	return id;
+}
+
+int
+tables_drain(struct mgr *m, uint16_t id, bool evict, char *err, size_t errlen)
+{
+	struct onvm_inst *in = &m->sh->inst[id];
+
+	if (id >= ONVM_MAX_INSTANCES ||
+	    (in->state != ONVM_INST_RUNNING && in->state != ONVM_INST_DRAINING)) {
+		snprintf(err, errlen, "no running instance %u", id);
+		return -1;
+	}
+	if (in->state == ONVM_INST_RUNNING) {
+		__atomic_store_n(&in->state, ONVM_INST_DRAINING, __ATOMIC_RELEASE);
+		service_refresh(m, in->service);   /* no new flows from now on */
+	}
+	if (evict && !(in->flags & ONVM_INST_F_EVICTED)) {
+		__atomic_fetch_or(&m->sh->evict_mask, 1ULL << id, __ATOMIC_RELEASE);
+		onvm_dp_wake(&m->sh->mgr_sleeping, &m->sh->mgr_wake_seq);
+	}
+	return 0;
 }
 
 void

@@ -178,6 +178,7 @@ struct onvm_shared {
 	uint32_t lcore_seen_gen; /* last gen the data lcore used */
 	uint64_t inst_mask;      /* instance slots the data lcore polls */
 	uint64_t remote_mask;    /* remote stand-ins whose rx rings it sends on */
+	uint64_t evict_mask;     /* draining instances whose flows it moves */
 	struct onvm_chain_table tables[2];
 	/* The manager's own wake word: NFs that fill their tx ring wake it. */
 	alignas(RTE_CACHE_LINE_SIZE) uint32_t mgr_sleeping;
@@ -189,7 +190,7 @@ struct onvm_shared {
 };
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
-#define ONVM_SHARED_VERSION 3
+#define ONVM_SHARED_VERSION 4
 
 /* The pool of NUMA socket `socket`, or the manager's if it has none. */
 static inline struct rte_mempool *

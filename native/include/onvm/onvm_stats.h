@@ -35,6 +35,7 @@
 /* Instance flags. */
 #define ONVM_INST_F_SHARED_CORE 1
 #define ONVM_INST_F_REMOTE 2        /* stands for instances on another host */
+#define ONVM_INST_F_EVICTED 4       /* draining, and its flows were moved away */
 
 struct onvm_stats_port {
 	char name[32];          /* DPDK device name, e.g. net_af_packet0 */

@@ -53,9 +53,11 @@ class NFSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """Identity of the configuration, whatever the container's name."""
+        """Identity of the configuration, whatever the container's name and
+        labels (the scaler labels its instances with the request id)."""
         conf = asdict(self)
         conf.pop("name")
+        conf.pop("labels")
         return fingerprint(conf)
 
     def command(self) -> list[str]:
@@ -65,6 +67,38 @@ class NFSpec:
         if self.shared_core:
             cmd.append("--shared-core")
         return [*cmd, "--", *self.args]
+
+
+@dataclass
+class ServiceConf:
+    """What the inventory says about one service on one host; instance n of
+    it is ``spec_for(host, service, conf, n)``, for the ``nf`` module and the
+    scaler alike (same spec, same fingerprint: neither replaces the other's
+    instances)."""
+
+    image: str
+    args: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    cores: list[int] = field(default_factory=list)
+    shared_core: bool = False
+    runtime_dir: str = DEFAULT_RUNTIME_DIR
+    huge_dir: str = "/dev/hugepages"
+
+
+def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
+    """Instance ``index`` of ``service`` on ``host``: cores taken in turn."""
+    return NFSpec(
+        host=host,
+        service=service,
+        image=conf.image,
+        name=instance_name(host, service, index),
+        args=list(conf.args),
+        core=conf.cores[index % len(conf.cores)] if conf.cores else None,
+        shared_core=conf.shared_core,
+        files=dict(conf.files),
+        runtime_dir=conf.runtime_dir,
+        huge_dir=conf.huge_dir,
+    )
 
 
 def pidns_name(host: str) -> str:
@@ -143,19 +177,27 @@ class Plan:
     keep: list[str]
 
 
-def plan(existing: dict[str, tuple[bool, str]], want: int, fingerprint_of: Callable[[int], str]) -> Plan:
+def plan(
+    existing: dict[str, tuple[bool, str]],
+    want: int,
+    fingerprint_of: Callable[[int], str],
+    most: int | None = None,
+) -> Plan:
     """Reconcile (pure).  ``existing`` maps container name -> (running,
     config fingerprint); ``fingerprint_of(n)`` is what instance n should
     carry.  Stopped containers and those of another configuration are
-    replaced; extra ones go, highest index first."""
+    replaced.  Between ``want`` and ``most`` (default: ``want``) running
+    instances are kept as they are (the scaler owns that range); above
+    ``most`` the extra ones go, highest index first."""
+    most = want if most is None else max(most, want)
     keep = sorted(
         (name for name, (running, fp) in existing.items() if running and fp == fingerprint_of(_index(name))),
         key=_index,
     )
     remove = sorted(set(existing) - set(keep), key=_index)
-    if len(keep) > want:
-        remove += keep[want:]
-        keep = keep[:want]
+    if len(keep) > most:
+        remove += keep[most:]
+        keep = keep[:most]
     taken = {_index(n) for n in keep}
     start: list[int] = []
     i = 0
@@ -247,6 +289,64 @@ def stop(client: Any, name: str, timeout: int = 5) -> bool:
         container.stop(timeout=timeout)
     container.remove(force=True)
     return True
+
+
+def _entry(ctl: CtlClient, instance: int) -> dict[str, Any] | None:
+    for nf in ctl.call("nf_list")["nfs"]:
+        if nf["instance"] == instance and nf["state"] in ("running", "draining"):
+            return dict(nf)
+    return None
+
+
+def drain(
+    host: str,
+    instance: int,
+    idle_bound: float = 5.0,
+    timeout: float = 30.0,
+    runtime_dir: str = DEFAULT_RUNTIME_DIR,
+    poll: float = 0.05,
+) -> dict[str, Any]:
+    """Take instance ``instance`` of ``host``'s manager out of service
+    without losing a packet, so that it can be stopped.
+
+    New flows avoid it at once; the flows it has stay on it until they go
+    idle (the manager forgets an idle flow after its --flow-idle) or
+    ``idle_bound`` seconds pass, then the rest move to the service's other
+    instances.  Returns when it has processed everything it was given and
+    nothing more comes: {"flows_moved", "seconds", "rx", "processed"}.
+    Raises NFError if that takes longer than ``timeout``."""
+    start = time.monotonic()
+    with CtlClient(host, runtime_dir) as ctl:
+        ctl.call("drain", instance=instance)
+        e = _entry(ctl, instance)
+        while e is not None and e["flows"] > 0 and time.monotonic() - start < idle_bound:
+            time.sleep(poll)
+            e = _entry(ctl, instance)
+        moved = 0 if e is None else int(e["flows"])
+        if e is not None and moved > 0:
+            ctl.call("drain", instance=instance, evict=True)
+        # quiescent: nothing waiting in its ring, all it took processed, and
+        # the count unchanged over two polls (no sender was mid-enqueue)
+        last = None
+        while e is not None:
+            if e["rx_ring"] == 0 and e["processed"] == e["rx"] and (moved == 0 or e["evicted"]):
+                if last == e["rx"]:
+                    break
+                last = e["rx"]
+            else:
+                last = None
+            if time.monotonic() - start > timeout:
+                raise NFError(
+                    "instance %d of %s did not drain within %.0f s: %s" % (instance, host, timeout, e)
+                )
+            time.sleep(poll)
+            e = _entry(ctl, instance)
+    return {
+        "flows_moved": moved,
+        "seconds": round(time.monotonic() - start, 3),
+        "rx": None if e is None else e["rx"],
+        "processed": None if e is None else e["processed"],
+    }
 
 
 def _logs(container: Any) -> str:

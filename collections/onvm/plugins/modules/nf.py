@@ -31,9 +31,21 @@ options:
     type: str
     required: true
   instances:
-    description: Number of instances wanted.
+    description: Number of instances wanted (the least there will be).
     type: int
     default: 1
+  max_instances:
+    description:
+      - The most instances there may be. Between O(instances) and O(max_instances) the count is left to
+        the scaler (C(onvm-scaler)), and a run that finds it there changes nothing.
+      - Instances above it are drained (no new flows; their flows go idle or move after O(drain_bound)
+        seconds; nothing they hold is lost) and then stopped, highest index first.
+      - Defaults to O(instances).
+    type: int
+  drain_bound:
+    description: Seconds a surplus instance keeps its flows before they are moved to the other instances.
+    type: float
+    default: 5.0
   args:
     description: The NF's own arguments (after C(--)).
     type: list
@@ -132,6 +144,8 @@ def main() -> None:
             service=dict(type="str", required=True),
             image=dict(type="str", required=True),
             instances=dict(type="int", default=1),
+            max_instances=dict(type="int"),
+            drain_bound=dict(type="float", default=5.0),
             args=dict(type="list", elements="str", default=[]),
             files=dict(type="dict", default={}),
             cores=dict(type="list", elements="int", default=[]),
@@ -151,13 +165,19 @@ def main() -> None:
             module.fail_json(msg="%s: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % (key, p[key]))
     if not 0 <= p["instances"] <= MAX_INSTANCES:
         module.fail_json(msg="instances: must be 0-%d, got %d" % (MAX_INSTANCES, p["instances"]))
+    if p["max_instances"] is not None and not p["instances"] <= p["max_instances"] <= MAX_INSTANCES:
+        module.fail_json(
+            msg="max_instances: must be %d-%d (at least instances), got %d"
+            % (p["instances"], MAX_INSTANCES, p["max_instances"])
+        )
     want = p["instances"] if p["state"] == "present" else 0
-    for src in p["files"] if want > 0 else []:
+    most = 0 if p["state"] == "absent" else p["max_instances"] if p["max_instances"] is not None else want
+    for src in p["files"] if most > 0 else []:
         if not os.path.isfile(src):
             module.fail_json(msg="files: '%s' is not a file on the host" % src)
     try:
         client = docker.from_env()
-        if want > 0:
+        if most > 0:
             client.images.get(p["image"])
     except docker.errors.ImageNotFound:
         module.fail_json(
@@ -166,26 +186,24 @@ def main() -> None:
     except docker.errors.DockerException as e:
         module.fail_json(msg="cannot reach the Docker engine: %s" % e)
 
+    conf = nc.ServiceConf(
+        image=p["image"],
+        args=p["args"],
+        files=p["files"],
+        cores=p["cores"],
+        shared_core=p["shared_core"],
+        runtime_dir=p["runtime_dir"],
+        huge_dir=p["huge_dir"],
+    )
+
     def spec(index: int) -> nc.NFSpec:
-        cores = p["cores"]
-        return nc.NFSpec(
-            host=p["host"],
-            service=p["service"],
-            image=p["image"],
-            name=nc.instance_name(p["host"], p["service"], index),
-            args=p["args"],
-            core=cores[index % len(cores)] if cores else None,
-            shared_core=p["shared_core"],
-            files=p["files"],
-            runtime_dir=p["runtime_dir"],
-            huge_dir=p["huge_dir"],
-        )
+        return nc.spec_for(p["host"], p["service"], conf, index)
 
     existing = {
         c.name: (c.status == "running", c.labels.get(nc.LABEL_CONFIG, ""))
         for c in nc.find(client, p["host"], p["service"])
     }
-    plan = nc.plan(existing, want, lambda i: spec(i).fingerprint())
+    plan = nc.plan(existing, want, lambda i: spec(i).fingerprint(), most)
     changed = bool(plan.start or plan.remove)
     after = sorted(plan.keep + [nc.instance_name(p["host"], p["service"], i) for i in plan.start])
     result = dict(
@@ -197,7 +215,14 @@ def main() -> None:
     )
     if module.check_mode:
         module.exit_json(**result)
+    running = {e["container"]: e for e in _running(client, p)}
     for name in plan.remove:
+        inst = running.get(name, {}).get("instance")
+        if most > 0 and isinstance(inst, int):  # surplus of a running service: no packet lost
+            try:
+                nc.drain(p["host"], inst, p["drain_bound"], p["drain_bound"] + p["timeout"], p["runtime_dir"])
+            except (nc.NFError, CtlError) as e:
+                module.fail_json(msg="draining %s: %s" % (name, e), **result)
         nc.stop(client, name, timeout=5)
     for i in plan.start:
         try:

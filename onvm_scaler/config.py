@@ -1,0 +1,96 @@
+"""The scaler's configuration: one JSON file per host, written by
+roles/onvm_scaler from group_vars (services with their min and max instance
+counts, the fabric ports towards the other hosts, the scaling policy)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import ServiceConf
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When an instance is at its limit, and when a service has too many."""
+
+    high: float = 0.9  # load (busy share or rx ring fill) at or above which an instance is at its limit
+    low: float = 0.3  # the service could lose an instance if the rest would stay under this load
+    window: float = 0.5  # seconds an instance must stay at its limit before one more is started
+    in_window: float = (
+        5.0  # seconds a service must have one too many before one is drained (slower: no flapping)
+    )
+    cooldown: float = 5.0  # seconds, per service and cluster-wide, between two actions
+    drain_bound: float = 5.0  # seconds a draining instance keeps its flows
+    queue_timeout: float = 5.0  # seconds before a request queued on a dead host is placed again
+
+    def errors(self) -> list[str]:
+        out = []
+        if not 0 < self.low < self.high <= 1:
+            out.append("policy: need 0 < low < high <= 1 (got low %s, high %s)" % (self.low, self.high))
+        for k in ("window", "in_window", "cooldown", "drain_bound", "queue_timeout"):
+            if not 0 <= getattr(self, k) <= 3600:
+                out.append("policy: %s must be 0-3600 seconds" % k)
+        return out
+
+
+@dataclass(frozen=True)
+class Service:
+    conf: ServiceConf
+    min: int = 1
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class ScalerConfig:
+    host: str
+    services: dict[str, Service] = field(default_factory=dict)
+    fabric: dict[str, str] = field(default_factory=dict)  # peer host -> local fabric port ("portN")
+    policy: Policy = field(default_factory=Policy)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse(data: dict[str, Any]) -> ScalerConfig:
+    """Build and check a ScalerConfig; ConfigError lists every problem."""
+    errors: list[str] = []
+    services: dict[str, Service] = {}
+    for name, s in (data.get("services") or {}).items():
+        try:
+            conf = ServiceConf(
+                image=str(s["image"]),
+                args=[str(a) for a in s.get("args", [])],
+                files={str(k): str(v) for k, v in (s.get("files") or {}).items()},
+                cores=[int(c) for c in s.get("cores", [])],
+                shared_core=bool(s.get("shared_core", False)),
+            )
+            lo = int(s.get("min", 1))
+            hi = int(s.get("max", lo))
+        except (KeyError, TypeError, ValueError) as e:
+            errors.append("services.%s: %s" % (name, e))
+            continue
+        if not 0 <= lo <= hi:
+            errors.append("services.%s: need 0 <= min <= max (got %d, %d)" % (name, lo, hi))
+        services[name] = Service(conf, lo, hi)
+    try:
+        policy = Policy(**(data.get("policy") or {}))
+    except TypeError as e:
+        errors.append("policy: %s" % e)
+        policy = Policy()
+    errors += policy.errors()
+    if not data.get("host"):
+        errors.append("host: missing")
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return ScalerConfig(str(data["host"]), services, dict(data.get("fabric") or {}), policy)
+
+
+def load(path: str) -> ScalerConfig:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(json.load(f))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError("%s: %s" % (path, e)) from e

@@ -1,0 +1,78 @@
+"""When to scale (pure, no I/O): an instance is at its limit when the data
+plane says so -- its load (the manager's busy share or rx ring fill,
+whichever is higher) at or above ``high``, or packets dropped on the way
+in -- and a service is overloaded on a host when all its instances there
+are, for a whole window.  A service has one instance too many when the
+others could carry its whole load under ``low``, for a whole (longer)
+in_window.
+Between ``low`` and ``high`` nothing happens (hysteresis); after an action
+the service's history starts over (the cooldown itself is cluster-wide,
+taken in Redis by the agent)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .config import Policy
+
+
+def at_limit(inst: Mapping[str, Any], high: float) -> bool:
+    return float(inst.get("load", 0.0)) >= high or float(inst.get("drop_pps", 0.0)) > 0
+
+
+class _History:
+    """Samples (time, condition) of one service; holds for a window when
+    every sample over the last ``window`` seconds was true."""
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, bool]] = deque()
+
+    def add(self, now: float, cond: bool, keep: float) -> None:
+        self.samples.append((now, cond))
+        while self.samples and self.samples[0][0] < now - keep:
+            self.samples.popleft()
+
+    def held(self, now: float, window: float) -> bool:
+        if not self.samples or self.samples[0][0] > now - window:
+            return False  # not watched for a whole window yet
+        return all(c for t, c in self.samples if t >= now - window)
+
+
+class Detector:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.over: dict[str, _History] = {}
+        self.under: dict[str, _History] = {}
+
+    def observe(self, now: float, local: Iterable[Mapping[str, Any]], view: Mapping[str, Any]) -> None:
+        """One sample: this host's instances (global_view.rates) and the
+        whole view (global_view.view) for the cluster-wide load."""
+        keep = 2 * max(self.policy.window, self.policy.in_window) + 1
+        by_svc: dict[str, list[Mapping[str, Any]]] = {}
+        for i in local:
+            by_svc.setdefault(str(i["service"]), []).append(i)
+        for svc, insts in by_svc.items():
+            self.over.setdefault(svc, _History()).add(
+                now, all(at_limit(i, self.policy.high) for i in insts), keep
+            )
+        for svc, insts in (view.get("services") or {}).items():
+            n = len(insts)
+            load = sum(float(i.get("load", 0.0)) for i in insts)
+            spare = (
+                n > 1
+                and load <= (n - 1) * self.policy.low
+                and not any(float(i.get("drop_pps", 0.0)) > 0 for i in insts)
+            )
+            self.under.setdefault(svc, _History()).add(now, spare, keep)
+
+    def overloaded(self, now: float) -> list[str]:
+        return sorted(s for s, h in self.over.items() if h.held(now, self.policy.window))
+
+    def surplus(self, now: float) -> list[str]:
+        return sorted(s for s, h in self.under.items() if h.held(now, self.policy.in_window))
+
+    def reset(self, service: str) -> None:
+        self.over.pop(service, None)
+        self.under.pop(service, None)
