@@ -30,6 +30,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import redis
@@ -48,6 +49,9 @@ log = logging.getLogger("onvm-scaler")
 
 def _ms() -> int:
     return int(time.time() * 1000)
+
+
+RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
 
 
 def limits_key(host: str) -> str:
@@ -69,10 +73,10 @@ class Agent:
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
         self.reader: StatsReader | None = None
-        self.prev: dict[str, Any] | None = None
-        self.prev_t = 0.0
+        # snapshots of the last RATE_WINDOW s: rates are taken over it
+        self.snaps: deque[tuple[float, dict[str, Any]]] = deque()
         self.stopping = False
-        self.cpus = os.cpu_count() or 1
+        self.cpus = (config.cpus if config is not None else 0) or os.cpu_count() or 1
         self.config = config
         self.detector = Detector(config.policy) if config else None
         self.full_logged: dict[str, float] = {}
@@ -98,10 +102,13 @@ class Agent:
         snap = self.snapshot()
         now = time.monotonic()
         if snap is None:
-            self.prev = None
+            self.snaps.clear()
             return
-        insts = global_view.rates(self.prev, snap, now - self.prev_t)
-        self.prev, self.prev_t = snap, now
+        while len(self.snaps) > 1 and self.snaps[1][0] <= now - RATE_WINDOW:
+            self.snaps.popleft()
+        prev_t, prev = self.snaps[0] if self.snaps else (now, None)
+        insts = global_view.rates(prev, snap, now - prev_t)
+        self.snaps.append((now, snap))
         global_view.publish(self.redis, self.host, self.cpus, insts, _ms())
         if self.config is not None:
             self.scale(now, insts)
@@ -118,19 +125,24 @@ class Agent:
         p.pexpire(limits_key(self.host), global_view.HEARTBEAT_TTL_MS)
         p.execute()
 
-    def eligible(self, view: dict[str, Any], service: str) -> tuple[set[str], dict[str, int]]:
-        """Hosts that may take one more instance of ``service`` (their
-        inventory declares it and they run fewer than its max), and the
-        count each runs."""
+    def limits(self, view: dict[str, Any], service: str) -> dict[str, tuple[int, int, int]]:
+        """Host -> (instances it runs, its min, its max) of ``service``, for
+        the live hosts whose inventory declares it."""
         count: dict[str, int] = {}
         for i in view["services"].get(service, []):
             count[i["host"]] = count.get(i["host"], 0) + 1
-        ok = set()
+        out = {}
         for h in view["hosts"]:
             raw = self.redis.hget(limits_key(h), service)
-            if raw is not None and count.get(h, 0) < json.loads(raw)[1]:
-                ok.add(h)
-        return ok, count
+            if raw is not None:
+                lo, hi = json.loads(raw)
+                out[h] = (count.get(h, 0), int(lo), int(hi))
+        return out
+
+    def eligible(self, view: dict[str, Any], service: str) -> set[str]:
+        """Hosts that may take one more instance of ``service``: they declare
+        it and run fewer than their max."""
+        return {h for h, (n, _, hi) in self.limits(view, service).items() if n < hi}
 
     def cooldown(self, service: str) -> bool:
         """Take the service's cluster-wide cooldown; False if another host holds it."""
@@ -160,7 +172,7 @@ class Agent:
 
     def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None
-        ok, _ = self.eligible(view, svc)
+        ok = self.eligible(view, svc)
         where = placement.place(view, svc, self.host, exclude=set(view["hosts"]) - ok)
         if where.host is None:
             if now - self.full_logged.get(svc, -1e9) >= self.config.policy.cooldown:
@@ -190,13 +202,17 @@ class Agent:
 
     def scale_in(self, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None
-        mine = self.config.services.get(svc)
-        insts = view["services"].get(svc, [])
-        if mine is None or not insts:
+        # the least loaded instance among hosts above their min; its host acts
+        lim = self.limits(view, svc)
+        insts = [
+            i
+            for i in view["services"].get(svc, [])
+            if i["host"] in lim and lim[i["host"]][0] > lim[i["host"]][1]
+        ]
+        if not insts:
             return
         least = min(insts, key=lambda i: (float(i.get("load", 0.0)), i["host"] != self.host, i["instance"]))
-        here = [i for i in insts if i["host"] == self.host]
-        if least["host"] != self.host or len(here) <= mine.min:
+        if least["host"] != self.host:
             return
         if not self.cooldown(svc):
             return
@@ -213,7 +229,7 @@ class Agent:
         for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, _ms()):
             if req.kind != "out":
                 continue  # a drain on a dead host has nothing left to drain
-            ok, _ = self.eligible(view, req.service)
+            ok = self.eligible(view, req.service)
             where = placement.place(view, req.service, self.host, exclude=(set(view["hosts"]) - ok) | {dead})
             if where.host is None:
                 continue

@@ -17,7 +17,7 @@ class Policy:
 
     high: float = 0.9  # load (busy share or rx ring fill) at or above which an instance is at its limit
     low: float = 0.3  # the service could lose an instance if the rest would stay under this load
-    window: float = 0.5  # seconds an instance must stay at its limit before one more is started
+    window: float = 0.3  # seconds an instance must stay at its limit before one more is started
     in_window: float = (
         5.0  # seconds a service must have one too many before one is drained (slower: no flapping)
     )
@@ -48,17 +48,28 @@ class ScalerConfig:
     services: dict[str, Service] = field(default_factory=dict)
     fabric: dict[str, str] = field(default_factory=dict)  # peer host -> local fabric port ("portN")
     policy: Policy = field(default_factory=Policy)
+    cpus: int = 0  # cores this host gives its NFs (free cores = cpus - their busy shares); 0: all it has
 
 
 class ConfigError(ValueError):
     pass
 
 
-def parse(data: dict[str, Any]) -> ScalerConfig:
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def parse(data: Any) -> ScalerConfig:
     """Build and check a ScalerConfig; ConfigError lists every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a JSON object, not %s" % type(data).__name__)
     errors: list[str] = []
     services: dict[str, Service] = {}
-    for name, s in (data.get("services") or {}).items():
+    raw_services = data.get("services") or {}
+    if not isinstance(raw_services, dict):
+        errors.append("services: must be a mapping of service name to its settings")
+        raw_services = {}
+    for name, s in raw_services.items():
         try:
             conf = ServiceConf(
                 image=str(s["image"]),
@@ -69,28 +80,45 @@ def parse(data: dict[str, Any]) -> ScalerConfig:
             )
             lo = int(s.get("min", 1))
             hi = int(s.get("max", lo))
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             errors.append("services.%s: %s" % (name, e))
             continue
         if not 0 <= lo <= hi:
             errors.append("services.%s: need 0 <= min <= max (got %d, %d)" % (name, lo, hi))
         services[name] = Service(conf, lo, hi)
-    try:
-        policy = Policy(**(data.get("policy") or {}))
-    except TypeError as e:
-        errors.append("policy: %s" % e)
-        policy = Policy()
-    errors += policy.errors()
+    raw_policy = data.get("policy") or {}
+    bad = [k for k, v in raw_policy.items() if not _number(v)] if isinstance(raw_policy, dict) else []
+    if not isinstance(raw_policy, dict):
+        errors.append("policy: must be a mapping")
+    elif bad:
+        errors.append("policy: %s must be numbers" % ", ".join(sorted(map(str, bad))))
+    policy = Policy()
+    if isinstance(raw_policy, dict) and not bad:
+        try:
+            policy = Policy(**raw_policy)
+        except TypeError as e:
+            errors.append("policy: %s" % e)
+        errors += policy.errors()
+    fabric = data.get("fabric") or {}
+    if not isinstance(fabric, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in fabric.items()
+    ):
+        errors.append("fabric: must map peer host names to port names")
+        fabric = {}
     if not data.get("host"):
         errors.append("host: missing")
+    cpus = data.get("cpus", 0)
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or not 0 <= cpus <= 4096:
+        errors.append("cpus: must be a whole number 0-4096 (0: all the machine's)")
+        cpus = 0
     if errors:
         raise ConfigError("; ".join(errors))
-    return ScalerConfig(str(data["host"]), services, dict(data.get("fabric") or {}), policy)
+    return ScalerConfig(str(data["host"]), services, dict(fabric), policy, cpus)
 
 
 def load(path: str) -> ScalerConfig:
     try:
         with open(path, encoding="utf-8") as f:
             return parse(json.load(f))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ConfigError("%s: %s" % (path, e)) from e

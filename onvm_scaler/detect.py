@@ -11,6 +11,7 @@ taken in Redis by the agent)."""
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -35,9 +36,21 @@ class _History:
             self.samples.popleft()
 
     def held(self, now: float, window: float) -> bool:
+        """True when watched over the whole window and every sample in it
+        says so.  Samples must cover it: one sample after a gap (the
+        service gone from here, Redis down) is not a window."""
         if not self.samples or self.samples[0][0] > now - window:
             return False  # not watched for a whole window yet
-        return all(c for t, c in self.samples if t >= now - window)
+        inside = [(t, c) for t, c in self.samples if t >= now - window]
+        if not inside:
+            return False  # nothing recent: no longer observed
+        # watched all along: no hole longer than a window between samples,
+        # counting from the last one before the window
+        before = [t for t, _ in self.samples if t < now - window]
+        edges = before[-1:] + [t for t, _ in inside]
+        if any(b - a > window for a, b in itertools.pairwise(edges)):
+            return False
+        return all(c for _, c in inside)
 
 
 class Detector:

@@ -112,34 +112,61 @@ inst_keeps_flow(const struct onvm_shared *sh, uint16_t id, uint16_t svc)
 }
 
 uint16_t
-onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc)
+onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc, bool local_only)
 {
 	const struct onvm_service *s = &sh->svc[svc];
 	uint16_t best = ONVM_NONE;
-	uint32_t best_load = UINT32_MAX, best_flows = UINT32_MAX;
+	uint64_t best_flows = 0, best_spare = 1;
 	unsigned int i, n = s->n_inst;
 
 	for (i = 0; i < n && i < ONVM_MAX_PER_SERVICE; i++) {
 		uint16_t id = s->inst[i];
 		const struct onvm_inst *in;
+		uint64_t flows, spare;
 
 		if (!inst_live(sh, id, svc))
 			continue;
 		in = &sh->inst[id];
-		/* spare capacity = 100 - load; loads within 5 points count as
-		 * equal so that idle instances share new flows evenly. */
-		if (best == ONVM_NONE || in->load_pct + 5 < best_load ||
-		    (in->load_pct < best_load + 5 && in->flows < best_flows)) {
+		if (local_only && (in->flags & ONVM_INST_F_REMOTE))
+			continue;
+		/* The fewest new flows per unit of spare capacity (100 -
+		 * load): new flows spread in proportion to what each instance
+		 * has left.  Loads are a 100 ms snapshot (a remote one, what
+		 * its host last said) but the count of recent new flows moves
+		 * at once, so a burst of new flows does not all land on the
+		 * instance that looked idlest -- nor on one just started. */
+		flows = (uint64_t)__atomic_load_n(&in->new_flows, __ATOMIC_RELAXED) + 1;
+		spare = in->load_pct < 100 ? 100 - in->load_pct : 1;
+		if (best == ONVM_NONE || flows * best_spare < best_flows * spare) {
 			best = id;
-			best_load = in->load_pct;
-			best_flows = in->flows;
+			best_flows = flows;
+			best_spare = spare;
 		}
 	}
 	return best;
 }
 
+static inline bool
+inst_usable(const struct onvm_shared *sh, uint16_t id, uint16_t svc, bool local_only)
+{
+	return inst_live(sh, id, svc) && !(local_only && (sh->inst[id].flags & ONVM_INST_F_REMOTE));
+}
+
+/* Last resort: an instance of svc that drains but still keeps flows. */
+static uint16_t
+draining_one(const struct onvm_shared *sh, uint16_t svc, bool local_only)
+{
+	uint16_t id;
+
+	for (id = 0; id < ONVM_MAX_INSTANCES; id++)
+		if (inst_keeps_flow(sh, id, svc) &&
+		    !(local_only && (sh->inst[id].flags & ONVM_INST_F_REMOTE)))
+			return id;
+	return ONVM_NONE;
+}
+
 uint16_t
-onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos)
+onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos, bool local_only)
 {
 	const struct onvm_shared *sh = dp->sh;
 	uint16_t id;
@@ -148,13 +175,15 @@ onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos
 		return ONVM_NONE;
 	if (flow < ONVM_MAX_FLOWS && pos < ONVM_MAX_CHAIN_LEN) {
 		id = sh->flows[flow].inst[pos];
-		if (inst_keeps_flow(sh, id, svc))
+		if (inst_keeps_flow(sh, id, svc) &&
+		    !(local_only && (sh->inst[id].flags & ONVM_INST_F_REMOTE)))
 			return id;
 	}
 	id = sh->svc[svc].preferred;
-	if (inst_live(sh, id, svc))
+	if (inst_usable(sh, id, svc, local_only))
 		return id;
-	return onvm_dp_least_loaded(sh, svc);
+	id = onvm_dp_least_loaded(sh, svc, local_only);
+	return id != ONVM_NONE ? id : draining_one(sh, svc, local_only);
 }
 
 static void

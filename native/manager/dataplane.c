@@ -88,9 +88,11 @@ flow_release(struct onvm_shared *sh, struct onvm_flow *f)
 	f->in_use = 0;
 }
 
-/* Pin a new flow to the least loaded instance of each service in its chain. */
+/* Pin a new flow to the least loaded instance of each service in its chain;
+ * at local_pos (where a packet from another host joins it) to one of this
+ * host's own. */
 static void
-flow_assign(struct onvm_shared *sh, struct onvm_flow *f, uint8_t chain)
+flow_assign(struct onvm_shared *sh, struct onvm_flow *f, uint8_t chain, uint8_t local_pos)
 {
 	const struct onvm_chain *c = &sh->chains[chain];
 	unsigned int i;
@@ -98,9 +100,11 @@ flow_assign(struct onvm_shared *sh, struct onvm_flow *f, uint8_t chain)
 	f->chain = chain;
 	f->in_use = 1;
 	for (i = 0; i < ONVM_MAX_CHAIN_LEN; i++) {
-		f->inst[i] = i < c->len ? onvm_dp_least_loaded(sh, c->svc[i]) : ONVM_NONE;
-		if (f->inst[i] != ONVM_NONE)
+		f->inst[i] = i < c->len ? onvm_dp_least_loaded(sh, c->svc[i], i == local_pos) : ONVM_NONE;
+		if (f->inst[i] != ONVM_NONE) {
 			sh->inst[f->inst[i]].flows++;
+			__atomic_fetch_add(&sh->inst[f->inst[i]].new_flows, 1, __ATOMIC_RELAXED);
+		}
 	}
 }
 
@@ -108,7 +112,7 @@ flow_assign(struct onvm_shared *sh, struct onvm_flow *f, uint8_t chain)
  * matches no chain (*chain = ONVM_NO_CHAIN) or the table is full. */
 static uint32_t
 flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *k, uint64_t now,
-	uint8_t *chain)
+	uint8_t *chain, uint8_t local_pos)
 {
 	/* *chain on entry: ONVM_NO_CHAIN to classify, else the chain the
 	 * packet is known to follow (NSH from another host). */
@@ -127,7 +131,7 @@ flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *
 				rte_hash_del_key(m->flow_hash, k);
 				return ONVM_NO_FLOW;
 			}
-			flow_assign(sh, f, *chain);
+			flow_assign(sh, f, *chain, local_pos);
 		}
 		f->last_tsc = now;
 		*chain = f->chain;
@@ -140,7 +144,7 @@ flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *
 	if (pos < 0 || pos >= ONVM_MAX_FLOWS)
 		return ONVM_NO_FLOW;   /* table full: steer without pinning */
 	f = &sh->flows[pos];
-	flow_assign(sh, f, *chain);
+	flow_assign(sh, f, *chain, local_pos);
 	f->last_tsc = now;
 	return (uint32_t)pos;
 }
@@ -187,9 +191,11 @@ flows_evict(struct mgr *m, uint64_t mask)
 				continue;
 			if (sh->inst[old].flows > 0)
 				sh->inst[old].flows--;
-			f->inst[i] = onvm_dp_least_loaded(sh, sh->chains[f->chain].svc[i]);
-			if (f->inst[i] != ONVM_NONE)
+			f->inst[i] = onvm_dp_least_loaded(sh, sh->chains[f->chain].svc[i], false);
+			if (f->inst[i] != ONVM_NONE) {
 				sh->inst[f->inst[i]].flows++;
+				__atomic_fetch_add(&sh->inst[f->inst[i]].new_flows, 1, __ATOMIC_RELAXED);
+			}
 		}
 	}
 	while (mask != 0) {
@@ -319,14 +325,15 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 		struct flow_key k;
 		uint8_t chain = ONVM_NO_CHAIN, pos = 0, ttl = 0;
 		uint32_t flow;
+		int nsh = nsh_decap(m, pkts[i], &chain, &pos, &ttl);
 
-		if (nsh_decap(m, pkts[i], &chain, &pos, &ttl) < 0) {
+		if (nsh < 0) {
 			p->nsh_drop++;
 			tgt[i] = TGT_DROP;
 			continue;
 		}
 		parse_key(pkts[i], (uint8_t)pi, &k);
-		flow = flow_of(m, t, &k, now, &chain);
+		flow = flow_of(m, t, &k, now, &chain, nsh > 0 ? pos : 0xff);
 		*meta = (struct onvm_pkt_meta){
 			.action = ONVM_A_NEXT, .chain = chain, .pos = pos, .port_in = (uint8_t)pi,
 			.src = ONVM_NONE, .flow = flow, .owner = ONVM_OWNER_NONE, .nsh_ttl = ttl,
@@ -336,7 +343,8 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 			tgt[i] = TGT_DROP;
 			continue;
 		}
-		tgt[i] = onvm_dp_steer(&m->dp, sh->chains[chain].svc[pos], flow, pos);
+		/* from another host: served here, never sent on to a third */
+		tgt[i] = onvm_dp_steer(&m->dp, sh->chains[chain].svc[pos], flow, pos, nsh > 0);
 		if (tgt[i] == ONVM_NONE) {
 			p->steer_drop++;
 			tgt[i] = TGT_DROP;

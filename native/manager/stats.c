@@ -64,6 +64,10 @@ update_load(struct mgr *m)
 
 		if (in->state != ONVM_INST_RUNNING && in->state != ONVM_INST_DRAINING)
 			continue;
+		/* new flows of the last few periods weigh in steering, old
+		 * ones fade (the data lcore adds meanwhile: subtract, not set) */
+		__atomic_fetch_sub(&in->new_flows, __atomic_load_n(&in->new_flows, __ATOMIC_RELAXED) / 2,
+				   __ATOMIC_RELAXED);
 		mi->prev_busy = busy;
 		mi->prev_idle = idle;
 		if (in->flags & ONVM_INST_F_REMOTE)
@@ -76,7 +80,7 @@ update_load(struct mgr *m)
 	}
 	for (id = 0; id < ONVM_MAX_SERVICES; id++)
 		if (m->sh->svc[id].name[0] != '\0')
-			m->sh->svc[id].preferred = onvm_dp_least_loaded(m->sh, (uint16_t)id);
+			m->sh->svc[id].preferred = onvm_dp_least_loaded(m->sh, (uint16_t)id, false);
 }
 
 uint64_t

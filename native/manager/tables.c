@@ -89,7 +89,7 @@ service_refresh(struct mgr *m, uint16_t sid)
 	/* Readers check each id's state, so a torn read only costs a retry. */
 	memcpy(s->inst, ids, n * sizeof(ids[0]));
 	__atomic_store_n(&s->n_inst, (uint16_t)n, __ATOMIC_RELEASE);
-	s->preferred = onvm_dp_least_loaded(m->sh, sid);
+	s->preferred = onvm_dp_least_loaded(m->sh, sid, false);
 	s->gen++;
 }
 
@@ -131,6 +131,12 @@ tables_remote_set(struct mgr *m, const char *service, const char *host, uint16_t
 	m->sh->inst[id].peer_id = peer_id;
 	m->inst[id].remote_load = load;
 	m->sh->inst[id].load_pct = load;
+	if (m->sh->inst[id].state == ONVM_INST_DRAINING) {
+		/* its host runs instances again: new flows may go there */
+		__atomic_fetch_and(&m->sh->inst[id].flags, ~ONVM_INST_F_EVICTED, __ATOMIC_RELEASE);
+		__atomic_store_n(&m->sh->inst[id].state, ONVM_INST_RUNNING, __ATOMIC_RELEASE);
+		service_refresh(m, m->sh->inst[id].service);
+	}
 	return id;
 }
 
@@ -142,7 +148,8 @@ tables_remote_find(const struct mgr *m, const char *service, const char *host)
 	for (id = 0; svc >= 0 && id < ONVM_MAX_INSTANCES; id++) {
 		const struct onvm_inst *in = &m->sh->inst[id];
 
-		if ((in->flags & ONVM_INST_F_REMOTE) && in->state == ONVM_INST_RUNNING &&
+		if ((in->flags & ONVM_INST_F_REMOTE) &&
+		    (in->state == ONVM_INST_RUNNING || in->state == ONVM_INST_DRAINING) &&
 		    in->service == svc && strcmp(m->inst[id].remote_host, host) == 0)
 			return id;
 	}
@@ -188,6 +195,7 @@ tables_add_instance(struct mgr *m, int fd, const char *service, int pid, uint32_
 	in->peer_id = peer_id;
 	in->load_pct = 0;
 	in->flows = 0;
+	in->new_flows = 0;
 	in->sleeping = 0;
 	in->rx_drop = 0;
 	memset(&in->c, 0, sizeof(in->c));

@@ -331,7 +331,7 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 		c = &sh->chains[m->chain];
 		if (m->pos + 1 < c->len) {
 			m->pos++;
-			return onvm_dp_steer(&nf->dp, c->svc[m->pos], m->flow, m->pos);
+			return onvm_dp_steer(&nf->dp, c->svc[m->pos], m->flow, m->pos, false);
 		}
 		if (c->egress == 0xff)
 			return TGT_DROP;
@@ -340,7 +340,7 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 	case ONVM_A_TO_PORT:
 		return TGT_PORT;
 	case ONVM_A_TO_SERVICE:
-		return onvm_dp_steer(&nf->dp, m->dest, ONVM_NO_FLOW, 0);
+		return onvm_dp_steer(&nf->dp, m->dest, ONVM_NO_FLOW, 0, false);
 	case ONVM_A_TO_INSTANCE:
 		return m->dest;
 	case ONVM_A_TO_CHAIN:
@@ -349,7 +349,7 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 			return TGT_DROP;
 		m->chain = (uint8_t)m->dest;
 		m->pos = 0;
-		return onvm_dp_steer(&nf->dp, sh->chains[m->chain].svc[0], m->flow, 0);
+		return onvm_dp_steer(&nf->dp, sh->chains[m->chain].svc[0], m->flow, 0, false);
 	case ONVM_A_BACK:
 		if (m->src != ONVM_NONE)
 			return m->src;

@@ -94,6 +94,7 @@ struct onvm_inst {
 	struct rte_ring *tx;     /* SP/SC: this NF to the manager (to ports) */
 	uint32_t load_pct;       /* busy share, last stats period */
 	uint32_t flows;          /* flows steered to it */
+	uint32_t new_flows;      /* flows steered to it lately (halved every stats period) */
 	uint64_t dead_tsc;       /* when the manager saw it exit */
 	uint16_t fabric_port;    /* ONVM_INST_F_REMOTE: port towards its host */
 	uint8_t peer_id;         /* ONVM_INST_F_REMOTE: low byte of the peer's fabric MAC */
@@ -190,7 +191,7 @@ struct onvm_shared {
 };
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
-#define ONVM_SHARED_VERSION 4
+#define ONVM_SHARED_VERSION 5
 
 /* The pool of NUMA socket `socket`, or the manager's if it has none. */
 static inline struct rte_mempool *

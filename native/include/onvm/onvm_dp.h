@@ -47,11 +47,17 @@ bool onvm_dp_ring_pending(void *ring);
 void onvm_dp_wake(uint32_t *sleeping, uint32_t *seq);
 
 /* The instance of service `svc` that a new packet should go to; `flow` and
- * `pos` give the flow's pinned choice.  ONVM_NONE when no live instance. */
-uint16_t onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos);
+ * `pos` give the flow's pinned choice.  With local_only, never a stand-in
+ * for another host (a packet another host sent here for this service must
+ * be served here, or it could bounce between hosts).  When no instance is
+ * live, one that drains but still keeps flows takes it rather than losing
+ * it.  ONVM_NONE when there is none of either. */
+uint16_t onvm_dp_steer(const struct onvm_dp *dp, uint16_t svc, uint32_t flow, uint8_t pos,
+		       bool local_only);
 
-/* Instance of `svc` with the most spare capacity (ties: fewest flows). */
-uint16_t onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc);
+/* Instance of `svc` with the most spare capacity (ties: fewest flows),
+ * with local_only among this host's own instances. */
+uint16_t onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc, bool local_only);
 
 /* Hand n packets to instance `id`'s rx ring.  What does not fit is freed
  * and counted in its rx_drop.  With wake == NULL the instance (the manager,

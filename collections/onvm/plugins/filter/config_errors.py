@@ -10,7 +10,9 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     config_errors,
     fabric_ports,
     host_chains,
+    nf_files,
     remotes,
+    scaler_config,
 )
 
 DOCUMENTATION = r"""
@@ -53,5 +55,7 @@ class FilterModule:
             "config_errors": config_errors,
             "fabric_ports": fabric_ports,
             "host_chains": host_chains,
+            "nf_files": nf_files,
             "remotes": remotes,
+            "scaler_config": scaler_config,
         }

@@ -46,8 +46,13 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def remote_diff(nfs: list[dict[str, Any]], want: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
-    """Stand-ins to set and to delete, from the manager's nf_list."""
-    have = {(n["service"], n["remote_host"]) for n in nfs if n.get("remote_host") and n["state"] == "running"}
+    """Stand-ins to set and to delete, from the manager's nf_list (a stand-in
+    the scaler drained, its host running none for now, is still there)."""
+    have = {
+        (n["service"], n["remote_host"])
+        for n in nfs
+        if n.get("remote_host") and n["state"] in ("running", "draining")
+    }
     wanted = {(r["service"], r["host"]): r for r in want}
     return {
         "set": [r for key, r in sorted(wanted.items()) if key not in have],

@@ -8,6 +8,7 @@ message names the bad key.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .chains import MATCH_KEYS
@@ -120,16 +121,18 @@ def remotes(
     fabric: dict[str, str] | None,
     first_fabric_port: int,
 ) -> list[dict[str, str]]:
-    """The stand-ins ``host`` needs: for each service of its chains that it
-    does not run itself, one per other host that runs it, reached through the
-    fabric port towards that host.  Raises ValueError naming what is missing."""
+    """The stand-ins ``host`` needs: for each service of its chains, one per
+    other host that declares it (even with 0 instances: the scaler may start
+    some there, and then keeps the stand-in's load current, or drains it while
+    that host runs none), reached through the fabric port towards that host.
+    Raises ValueError naming what is missing."""
     ports = fabric_ports(fabric, first_fabric_port)
     mine = set(services_by_host.get(host) or {})
     out = []
-    needed = sorted({s for c in (chains or {}).values() for s in c.get("services", [])} - mine)
+    needed = sorted({s for c in (chains or {}).values() for s in c.get("services", [])})
     for svc in needed:
         runners = sorted(h for h, svcs in services_by_host.items() if h != host and svc in (svcs or {}))
-        if not runners:
+        if not runners and svc not in mine:
             raise ValueError("service '%s' of a chain runs on no host" % svc)
         for peer in runners:
             if peer not in ports:
@@ -163,3 +166,42 @@ def config_errors(services: Any, chains: Any) -> list[str]:
     for name, chain in chains.items():
         errors += chain_errors(name, chain, services)
     return errors
+
+
+def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
+    """A service's files as its instances mount them: where roles/onvm_nfs
+    puts each one on ``host`` -> its path inside the NF."""
+    return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
+
+
+def scaler_config(
+    host: str,
+    services: dict[str, Any] | None,
+    fabric: dict[str, str] | None,
+    first_fabric_port: int,
+    policy: dict[str, Any] | None = None,
+    cpus: int = 0,
+) -> dict[str, Any]:
+    """onvm-scaler's configuration for ``host`` (its --config file).  A
+    service's instances go from ``instances`` (what deploy.yml keeps at
+    least, so the scaler never goes below it) to ``max_instances``; each
+    instance is specified exactly as the ``nf`` module specifies it, so that
+    neither replaces the other's."""
+    return {
+        "host": host,
+        "cpus": cpus,
+        "policy": dict(policy or {}),
+        "fabric": fabric_ports(fabric, first_fabric_port),
+        "services": {
+            name: {
+                "image": s["image"],
+                "args": [str(a) for a in s.get("args", [])],
+                "files": nf_files(s.get("files"), host),
+                "cores": list(s.get("cores", [])),
+                "shared_core": bool(s.get("shared_core", False)),
+                "min": s.get("instances", 1),
+                "max": s.get("max_instances", s.get("instances", 1)),
+            }
+            for name, s in sorted((services or {}).items())
+        },
+    }

@@ -48,8 +48,9 @@ def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> 
                 "tx_pps": round(d["tx"] / seconds_, 1),
                 "drop_pps": round((d["rx_drop"] + d["dropped"]) / seconds_, 1),
                 "busy": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
-                # the manager's view: busy share or rx ring fill, the higher
-                "load": n["load_pct"] / 100.0,
+                # what steering and scaling go by: the busy share over the
+                # whole interval (the manager's load_pct is a 100 ms one)
+                "load": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
                 "rx_ring": n["rx_ring_count"],
                 "flows": n["flows"],
             }

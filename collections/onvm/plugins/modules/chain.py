@@ -141,7 +141,9 @@ def main() -> None:
             )
             if not module.check_mode:
                 for r in remote["set"]:
-                    ctl.call("remote_set", **r)
+                    # load 100 until the scaler reports that host's: new
+                    # flows prefer instances known to have room
+                    ctl.call("remote_set", load=100, **r)
                 ch.apply(ctl, want, changes)
                 for r in remote["delete"]:
                     ctl.call("remote_del", **r)

@@ -30,6 +30,11 @@ options:
     description: Seconds between heartbeats.
     type: float
     default: 0.5
+  config:
+    description:
+      - Scaling configuration (JSON, see the filter C(onvm.nfv.scaler_config)). Without it the agent only
+        keeps the global view. A change of its content restarts the agent.
+    type: path
   state:
     description: Whether the agent should run.
     type: str
@@ -63,6 +68,7 @@ argv:
   elements: str
 """
 
+import hashlib
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -78,6 +84,7 @@ def main() -> None:
             redis=dict(type="str", default="redis://127.0.0.1:6379/0"),
             binary=dict(type="path"),
             interval=dict(type="float", default=0.5),
+            config=dict(type="path"),
             state=dict(type="str", choices=["started", "stopped"], default="started"),
             timeout=dict(type="int", default=20),
         ),
@@ -96,7 +103,16 @@ def main() -> None:
         "--interval",
         str(p["interval"]),
     ]
-    d = Daemon("onvm-scaler-%s" % p["host"], argv, {"argv": argv})
+    conf: dict[str, object] = {"argv": argv}
+    if p["config"]:
+        try:
+            with open(p["config"], "rb") as f:
+                # a new configuration restarts the agent, the same path or not
+                conf["config_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        except OSError as e:
+            module.fail_json(msg="config: cannot read %s: %s" % (p["config"], e))
+        argv += ["--config", p["config"]]
+    d = Daemon("onvm-scaler-%s" % p["host"], argv, conf)
     pid = d.pid()
     if p["state"] == "stopped":
         changed = pid is not None
@@ -108,7 +124,7 @@ def main() -> None:
         pid=pid,
         diff=dict(
             before={"running": pid is not None, "argv": (d.recorded() or {}).get("config")},
-            after={"running": p["state"] == "started", "argv": {"argv": argv}},
+            after={"running": p["state"] == "started", "argv": conf},
         ),
     )
     if module.check_mode or not changed:

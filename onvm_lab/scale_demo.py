@@ -1,0 +1,191 @@
+"""The auto-scaling demo on the three-host lab (inventory/lab, chain "scale":
+in at lab2's port0, through `slow`, out of port1 of whichever host's
+instance took the packet).  `slow` takes at most 2,000 packets a second an
+instance; lab2 and lab3 run one each.
+
+  1. overload: 2.2x what one instance takes, in flows of 10 frames that keep
+     coming; both instances hit their limit and the scalers start one more:
+     not on lab2 (its NF cores are full), not on lab1 (the most free cores,
+     but it runs no slow), but on lab3, which runs slow and has room;
+  2. the same load again: now all of it arrives;
+  3. a light load: one instance too many; the scaler drains it (no new
+     flows; its flows stay a while, then move) and stops it -- and every
+     frame of the light load arrives.
+
+    python -m onvm_lab.scale_demo [--redis URL] [--json FILE]
+
+Prints a timeline from the global view (instances, delivered and dropped
+packets a second) and the placements; exits 1 if a step did not happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+import redis
+
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
+
+from . import traffic
+from .netns import VethPort
+
+HOSTS = ("lab1", "lab2", "lab3")
+FLOWS = "1000-60000"
+
+
+class Timeline:
+    """Samples the view every half second: slow's instances, delivered and dropped pps."""
+
+    def __init__(self, r: Any, service: str) -> None:
+        self.r, self.service = r, service
+        self.rows: list[dict[str, Any]] = []
+        self.t0 = time.monotonic()
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopping:
+            insts = global_view.view(self.r)["services"].get(self.service, [])
+            self.rows.append(
+                {
+                    "t": round(time.monotonic() - self.t0, 1),
+                    "instances": sorted("%s/%d" % (i["host"], i["instance"]) for i in insts),
+                    "load": {"%s/%d" % (i["host"], i["instance"]): i["load"] for i in insts},
+                    "busy": {"%s/%d" % (i["host"], i["instance"]): i["busy"] for i in insts},
+                    "flows": {"%s/%d" % (i["host"], i["instance"]): i["flows"] for i in insts},
+                    "delivered_pps": round(sum(i["tx_pps"] for i in insts)),
+                    "dropped_pps": round(sum(i["drop_pps"] for i in insts)),
+                }
+            )
+            time.sleep(0.5)
+
+    def stop(self) -> list[dict[str, Any]]:
+        self.stopping = True
+        self.thread.join(5)
+        return list(self.rows)
+
+
+class Offer:
+    """Frames into lab2's port0 in flows never seen before; counted at every host's port1."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def __call__(self, count: int, rate: float, settle: float = 10.0) -> dict[str, int]:
+        rxs = [traffic.Receiver(VethPort.of(h, 1)) for h in HOSTS]
+        try:
+            traffic.send(VethPort.of("lab2", 0), count, dports=FLOWS, rate=rate, first=self.seq, flow_len=10)
+            self.seq += count
+            deadline = time.monotonic() + settle
+            while sum(rx.counts()["received"] for rx in rxs) < count and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            counts = [rx.stop() for rx in rxs]
+        return {
+            "sent": count,
+            "received": sum(c.get("received", 0) for c in counts),
+            "dups": sum(c.get("dups", 0) for c in counts),
+        }
+
+
+def slow_instances(r: Any) -> dict[str, int]:
+    per: dict[str, int] = {}
+    for i in global_view.view(r)["services"].get("slow", []):
+        per[i["host"]] = per.get(i["host"], 0) + 1
+    return per
+
+
+def wait(cond: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def run(redis_url: str, cap: int = 2000) -> dict[str, Any]:
+    r = redis.Redis.from_url(redis_url)
+    offer = Offer()
+    before = slow_instances(r)
+    events_before = {e["id"] for e in scale_queue.events(r, 1000)}
+    timeline = Timeline(r, "slow")
+    try:
+        heavy = int(2.2 * cap)
+        overload = offer(6 * heavy, heavy)
+        scaled_out = wait(lambda: sum(slow_instances(r).values()) > sum(before.values()), 20)
+        after_out = slow_instances(r)
+        steady = offer(4 * heavy, heavy)
+        light_rate = int(0.4 * cap)
+        light = offer(12 * light_rate, light_rate)
+        scaled_in = wait(lambda: slow_instances(r) == before, 30)
+    finally:
+        rows = timeline.stop()
+    new = [e for e in reversed(scale_queue.events(r, 1000)) if e["id"] not in events_before]
+    return {
+        "before": before,
+        "after_scale_out": after_out,
+        "after_scale_in": slow_instances(r),
+        "scaled_out": scaled_out,
+        "scaled_in": scaled_in,
+        "overload": overload,
+        "steady": steady,
+        "light": light,
+        "placements": [
+            {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed")}
+            for e in new
+            if e["kind"] in ("scale-out-requested", "scale-out", "scale-in", "cluster-full")
+        ],
+        "timeline": rows,
+    }
+
+
+def report(res: dict[str, Any]) -> bool:
+    print("%6s  %-34s %10s %10s" % ("t (s)", "slow instances", "delivered", "dropped"))
+    for row in res["timeline"]:
+        print(
+            "%6.1f  %-34s %10d %10d"
+            % (row["t"], " ".join(row["instances"]), row["delivered_pps"], row["dropped_pps"])
+        )
+    for p in res["placements"]:
+        print("event: " + " ".join("%s=%s" % (k, v) for k, v in p.items() if v is not None))
+    for name in ("overload", "steady", "light"):
+        ph = res[name]
+        print(
+            "%-9s sent %6d  received %6d  lost %5d"
+            % (name, ph["sent"], ph["received"], ph["sent"] - ph["received"])
+        )
+    checks = {
+        "one more instance, on lab3 (runs slow, has room)": res["scaled_out"]
+        and res["after_scale_out"].get("lab3", 0) == res["before"].get("lab3", 0) + 1
+        and res["after_scale_out"].get("lab1", 0) == 0,
+        "after scale-out every frame arrives": res["steady"]["received"] == res["steady"]["sent"],
+        "scaled back in": res["scaled_in"],
+        "no frame lost during scale-in": res["light"]["received"] == res["light"]["sent"],
+    }
+    for what, ok in checks.items():
+        print("  [%s] %s" % ("ok" if ok else "FAILED", what))
+    return all(checks.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+    res = run(args.redis)
+    ok = report(res)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=2)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
