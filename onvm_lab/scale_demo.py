@@ -25,6 +25,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -72,25 +73,56 @@ class Timeline:
 
 
 class Offer:
-    """Frames into lab2's port0 in flows never seen before; counted at every host's port1."""
+    """Frames into lab2's port0 in flows never seen before; counted at every
+    host's port1 by receivers that run from start to close (starting them
+    between steps would leave a lull the scaler takes for a drop in load)."""
 
     def __init__(self) -> None:
         self.seq = 0
+        self.rxs = [traffic.Receiver(VethPort.of(h, 1)) for h in HOSTS]
+
+    def total(self) -> dict[str, int]:
+        counts = [rx.counts() for rx in self.rxs]
+        return {k: sum(c.get(k, 0) for c in counts) for k in ("received", "dups")}
+
+    def close(self) -> None:
+        for rx in self.rxs:
+            rx.stop()
+
+    def during(self, rate: float, fn: Callable[[], Any]) -> Any:
+        """Keep the load on, 2 s at a time, until ``fn`` (run meanwhile) returns."""
+        out: list[Any] = []
+        t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+        t.start()
+        while t.is_alive():
+            self(int(2 * rate), rate)
+        return out[0] if out else None
 
     def __call__(self, count: int, rate: float, settle: float = 10.0) -> dict[str, int]:
-        rxs = [traffic.Receiver(VethPort.of(h, 1)) for h in HOSTS]
-        try:
-            traffic.send(VethPort.of("lab2", 0), count, dports=FLOWS, rate=rate, first=self.seq, flow_len=10)
-            self.seq += count
-            deadline = time.monotonic() + settle
-            while sum(rx.counts()["received"] for rx in rxs) < count and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            counts = [rx.stop() for rx in rxs]
+        """Send and count."""
+        base = self.total()
+        sender = traffic.send(
+            VethPort.of("lab2", 0), count, dports=FLOWS, rate=rate, first=self.seq, flow_len=10, wait=False
+        )
+        self.seq += count
+        if sender.wait(count / rate + 120) != 0:
+            raise RuntimeError("sender failed")
+        # what is still queued arrives; stop once nothing more has for a second
+        deadline, last, still = time.monotonic() + settle, -1, time.monotonic()
+        while time.monotonic() < deadline:
+            got = self.total()["received"] - base["received"]
+            if got >= count:
+                break
+            if got != last:
+                last, still = got, time.monotonic()
+            elif time.monotonic() - still > 1.0:
+                break
+            time.sleep(0.1)
+        now = self.total()
         return {
             "sent": count,
-            "received": sum(c.get("received", 0) for c in counts),
-            "dups": sum(c.get("dups", 0) for c in counts),
+            "received": now["received"] - base["received"],
+            "dups": now["dups"] - base["dups"],
         }
 
 
@@ -110,40 +142,60 @@ def wait(cond: Any, timeout: float) -> bool:
     return True
 
 
-def run(redis_url: str, cap: int = 2000) -> dict[str, Any]:
+def _placements(r: Any, seen: set[str]) -> list[dict[str, Any]]:
+    new = [e for e in reversed(scale_queue.events(r, 1000)) if e["id"] not in seen]
+    return [
+        {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed")}
+        for e in new
+        if e["kind"] in ("scale-out-requested", "scale-out", "scale-in", "cluster-full")
+    ]
+
+
+def run(redis_url: str, cap: int = 2000, while_scaled: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The three steps.  ``while_scaled``, if given, runs after the second,
+    under the same load, with the extra instance running; its result is in
+    "while_scaled", with the instances before and after it and the scaler's
+    own scale-ins meanwhile (an instance gone without one was stopped by
+    someone else)."""
     r = redis.Redis.from_url(redis_url)
-    offer = Offer()
     before = slow_instances(r)
-    events_before = {e["id"] for e in scale_queue.events(r, 1000)}
+    seen = {e["id"] for e in scale_queue.events(r, 1000)}
+    res: dict[str, Any] = {"before": before}
+    offer = Offer()
     timeline = Timeline(r, "slow")
     try:
         heavy = int(2.2 * cap)
-        overload = offer(6 * heavy, heavy)
-        scaled_out = wait(lambda: sum(slow_instances(r).values()) > sum(before.values()), 20)
-        after_out = slow_instances(r)
-        steady = offer(4 * heavy, heavy)
+        res["overload"] = offer(6 * heavy, heavy)
+        res["scaled_out"] = wait(lambda: sum(slow_instances(r).values()) > sum(before.values()), 20)
+        res["after_scale_out"] = slow_instances(r)
+        res["steady"] = offer(4 * heavy, heavy)
+        res["placements"] = _placements(r, seen)
+        if while_scaled is not None:
+            seen_now = {e["id"] for e in scale_queue.events(r, 1000)}
+            held = slow_instances(r)
+            result = offer.during(heavy, while_scaled)
+            res["while_scaled"] = {
+                "result": result,
+                "instances_before": held,
+                "instances_after": slow_instances(r),
+                "scaler_scale_ins": sum(1 for p in _placements(r, seen_now) if p["kind"] == "scale-in"),
+            }
+            seen |= {e["id"] for e in scale_queue.events(r, 1000)}
         light_rate = int(0.4 * cap)
-        light = offer(12 * light_rate, light_rate)
-        scaled_in = wait(lambda: slow_instances(r) == before, 30)
+        res["light"] = offer(20 * light_rate, light_rate)
+        # back to what it was; the event comes once the drained one is stopped
+        res["scaled_in"] = wait(
+            lambda: (
+                slow_instances(r) == before and any(p["kind"] == "scale-in" for p in _placements(r, seen))
+            ),
+            30,
+        )
+        res["scale_in"] = [p for p in _placements(r, seen) if p["kind"] == "scale-in"]
     finally:
-        rows = timeline.stop()
-    new = [e for e in reversed(scale_queue.events(r, 1000)) if e["id"] not in events_before]
-    return {
-        "before": before,
-        "after_scale_out": after_out,
-        "after_scale_in": slow_instances(r),
-        "scaled_out": scaled_out,
-        "scaled_in": scaled_in,
-        "overload": overload,
-        "steady": steady,
-        "light": light,
-        "placements": [
-            {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed")}
-            for e in new
-            if e["kind"] in ("scale-out-requested", "scale-out", "scale-in", "cluster-full")
-        ],
-        "timeline": rows,
-    }
+        res["timeline"] = timeline.stop()
+        offer.close()
+    res["after_scale_in"] = slow_instances(r)
+    return res
 
 
 def report(res: dict[str, Any]) -> bool:
@@ -153,7 +205,7 @@ def report(res: dict[str, Any]) -> bool:
             "%6.1f  %-34s %10d %10d"
             % (row["t"], " ".join(row["instances"]), row["delivered_pps"], row["dropped_pps"])
         )
-    for p in res["placements"]:
+    for p in res["placements"] + res["scale_in"]:
         print("event: " + " ".join("%s=%s" % (k, v) for k, v in p.items() if v is not None))
     for name in ("overload", "steady", "light"):
         ph = res[name]

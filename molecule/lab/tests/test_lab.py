@@ -53,7 +53,11 @@ def test_each_manager_has_its_fabric_ports_and_stand_ins(host: Any) -> None:
     ] == sockets
     remote = sorted((n["service"], n["remote_host"]) for n in nfs["nfs"] if n.get("remote_host"))
     local = {"lab1": "firewall", "lab2": "ids", "lab3": "forward"}
-    assert remote == sorted((svc, h) for h, svc in local.items() if h != name)
+    # slow: declared by all three (lab1 with 0 instances): a stand-in for
+    # each other host, kept current or drained by the scaler
+    assert remote == sorted(
+        [(svc, h) for h, svc in local.items() if h != name] + [("slow", h) for h in peers]
+    )
 
 
 def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
@@ -63,7 +67,7 @@ def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
     from onvm_lab.single_host import wait_until
 
     client = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
-    want = {"firewall": ["lab1"], "forward": ["lab3"], "ids": ["lab2"]}
+    want = {"firewall": ["lab1"], "forward": ["lab3"], "ids": ["lab2"], "slow": ["lab2", "lab3"]}
 
     def services() -> dict[str, list[str]]:
         return {
@@ -95,3 +99,47 @@ def test_chain_across_the_three_hosts_delivers_what_the_firewall_passes() -> Non
         counts = rx.stop()
     assert counts["received"] == allowed
     assert counts["dups"] == 0
+
+
+def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> None:
+    """playbooks/scale_demo.yml's steps, asserted: overloaded, the scalers
+    start one more slow on lab3 (it runs slow and has room; lab2 has no free
+    core, lab1 the most but runs no slow); re-running deploy.yml meanwhile
+    changes nothing and keeps it; then every frame arrives; under a light
+    load it is drained and stopped without losing a frame."""
+    import os
+    import subprocess
+
+    from onvm_lab import scale_demo
+
+    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+    def redeploy() -> dict[str, object]:
+        out = subprocess.run(
+            [os.path.join(repo, ".venv/bin/ansible-playbook"), "deploy.yml", "-i", "inventory/lab"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        recap = [line for line in out.stdout.splitlines() if line.startswith(("lab1 ", "lab2 ", "lab3 "))]
+        return {"rc": out.returncode, "recap": recap}
+
+    res = scale_demo.run("redis://198.18.0.1:6379/0", while_scaled=redeploy)
+    assert res["scaled_out"]
+    assert res["after_scale_out"] == {"lab2": 1, "lab3": 2}
+    placed = [p for p in res["placements"] if p["kind"] == "scale-out"]
+    assert [p["host"] for p in placed] == ["lab3"]
+    assert res["steady"]["received"] == res["steady"]["sent"] and res["steady"]["dups"] == 0
+    # Ansible does not fight the scaler: 0 changed, and no instance gone but
+    # those the scaler itself drained (if the load dipped while it ran)
+    again = res["while_scaled"]
+    assert again["result"]["rc"] == 0 and len(again["result"]["recap"]) == 3
+    assert all("changed=0" in line and "failed=0" in line for line in again["result"]["recap"]), again
+    assert sum(again["instances_after"].values()) + again["scaler_scale_ins"] >= sum(
+        again["instances_before"].values()
+    ), again
+    # scale-in under traffic: nothing lost, the drained instance processed all it took
+    assert res["scaled_in"] and res["after_scale_in"] == {"lab2": 1, "lab3": 1}
+    assert res["light"]["received"] == res["light"]["sent"]
+    assert res["scale_in"] and all(p["rx"] == p["processed"] for p in res["scale_in"])
