@@ -116,31 +116,33 @@ onvm_dp_least_loaded(const struct onvm_shared *sh, uint16_t svc, bool local_only
 {
 	const struct onvm_service *s = &sh->svc[svc];
 	uint16_t best = ONVM_NONE;
-	uint64_t best_flows = 0, best_spare = 1;
+	int64_t best_spare = 0;
+	uint32_t best_flows = 0;
 	unsigned int i, n = s->n_inst;
 
 	for (i = 0; i < n && i < ONVM_MAX_PER_SERVICE; i++) {
 		uint16_t id = s->inst[i];
 		const struct onvm_inst *in;
-		uint64_t flows, spare;
+		int64_t spare;
 
 		if (!inst_live(sh, id, svc))
 			continue;
 		in = &sh->inst[id];
 		if (local_only && (in->flags & ONVM_INST_F_REMOTE))
 			continue;
-		/* The fewest new flows per unit of spare capacity (100 -
-		 * load): new flows spread in proportion to what each instance
-		 * has left.  Loads are a 100 ms snapshot (a remote one, what
-		 * its host last said) but the count of recent new flows moves
-		 * at once, so a burst of new flows does not all land on the
-		 * instance that looked idlest -- nor on one just started. */
-		flows = (uint64_t)__atomic_load_n(&in->new_flows, __ATOMIC_RELAXED) + 1;
-		spare = in->load_pct < 100 ? 100 - in->load_pct : 1;
-		if (best == ONVM_NONE || flows * best_spare < best_flows * spare) {
+		/* The most spare capacity (100 - load), less a point for each
+		 * flow given it lately: loads are a 100 ms snapshot (a remote
+		 * one, what its host last said) while the recent-flow count
+		 * moves at once, so a burst of new flows does not all land on
+		 * the instance that looked idlest -- a just-started one above
+		 * all.  Ties: fewest flows. */
+		spare = (int64_t)(in->load_pct < 100 ? 100 - in->load_pct : 0) -
+			(int64_t)__atomic_load_n(&in->new_flows, __ATOMIC_RELAXED);
+		if (best == ONVM_NONE || spare > best_spare ||
+		    (spare == best_spare && in->flows < best_flows)) {
 			best = id;
-			best_flows = flows;
 			best_spare = spare;
+			best_flows = in->flows;
 		}
 	}
 	return best;
