@@ -39,18 +39,17 @@ from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess, binary
 
 
+def mpps_of(cmd: list[str], seconds: float) -> float:
+    """Run a measuring program for ``seconds``; the Mpps its last JSON line reports."""
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    return float(json.loads(out.strip().splitlines()[-1])["mpps"])
+
+
 def speed_tester(host: str, core: int, seconds: float, args: list[str], shared: bool) -> float:
     cmd = [binary("speed_tester"), "--host", host, "--core", str(core)] + (
         ["--shared-core"] if shared else []
     )
-    out = subprocess.run(
-        [*cmd, "--", "-t", str(seconds), *args],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    return float(json.loads(out.strip().splitlines()[-1])["mpps"])
+    return mpps_of([*cmd, "--", "-t", str(seconds), *args], seconds)
 
 
 def bounce(host: str, core: int, shared: bool, args: list[str]) -> subprocess.Popen[bytes]:
@@ -128,7 +127,7 @@ def rawlink(seconds: float, tx_mode: str, rx_mode: str) -> float:
             if time.monotonic() > deadline or far.poll() is not None:
                 raise RuntimeError("rawlink server did not come up")
             time.sleep(0.05)
-        out = subprocess.run(
+        return mpps_of(
             [
                 binary("rawlink"),
                 "-l",
@@ -143,12 +142,8 @@ def rawlink(seconds: float, tx_mode: str, rx_mode: str) -> float:
                 "-t",
                 str(seconds),
             ],
-            capture_output=True,
-            text=True,
-            timeout=seconds + 60,
-            check=True,
-        ).stdout
-        return float(json.loads(out.strip().splitlines()[-1])["mpps"])
+            seconds,
+        )
     finally:
         far.terminate()
         far.wait()
