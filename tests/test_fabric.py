@@ -201,10 +201,24 @@ def test_tshark_decodes_the_nsh_on_the_fabric(two_hosts: TwoHosts, fabric_kind: 
         assert 5000 <= int(dport) <= 5199  # the inner packet, decoded through NSH
 
 
-def nsh_frame(ttl: int, seq: int) -> bytes:
-    """A frame as host A's manager would send it to B, with the given TTL."""
-    nsh = struct.pack("!HBBI", (ttl << 6) | 2, 2, 3, (SPI << 8) | 254)
+def nsh_frame(ttl: int, seq: int, spi: int = SPI, si: int = 254) -> bytes:
+    """A frame as host A's manager would send it to B, with the given TTL
+    (and path: by default the chain's forward, at SI 254)."""
+    nsh = struct.pack("!HBBI", (ttl << 6) | 2, 2, 3, (spi << 8) | si)
     return b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x89\x4f" + nsh + frame(seq, 7000, 5000)
+
+
+def write_on_fabric(end: str, frames: list[bytes]) -> None:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    try:
+        s.bind((end, 0))
+        # as the managers send: past the taps, so that host A's own socket
+        # on this veth does not take these frames in as well
+        s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+        for f in frames:
+            s.send(f)
+    finally:
+        s.close()
 
 
 @pytest.mark.dataplane
@@ -212,20 +226,40 @@ def nsh_frame(ttl: int, seq: int) -> bytes:
 def test_nsh_ttl_is_decremented_and_a_spent_one_dropped(two_hosts: TwoHosts, fabric_kind: str) -> None:
     h = two_hosts
     rx = traffic.Receiver(h.egress)
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     try:
-        s.bind((h.fabric[0], 0))
-        # as the managers send: past the taps, so that host A's own socket
-        # on this veth does not take these frames in as well
-        s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-        for i in range(5):
-            s.send(nsh_frame(1, i))  # spent: B must discard it
-        for i in range(7):
-            s.send(nsh_frame(2, 100 + i))  # one hop left: B takes it
+        # 5 spent (B must discard them), then 7 with one hop left (B takes them)
+        write_on_fabric(
+            h.fabric[0], [nsh_frame(1, i) for i in range(5)] + [nsh_frame(2, 100 + i) for i in range(7)]
+        )
         counts = rx.wait_for(7)
     finally:
-        s.close()
         counts = rx.stop()
     assert counts["received"] == 7
     with h.b.stats() as st:
         assert wait_until(lambda: st.snapshot()["ports"][0]["nsh_drop"] == 5)
+
+
+@pytest.mark.dataplane
+@pytest.mark.parametrize("fabric_kind", ["af_packet"])  # frames written onto the veth by hand
+def test_one_five_tuple_on_two_paths_is_two_flows(two_hosts: TwoHosts, fabric_kind: str) -> None:
+    """The same 5-tuple comes over the fabric on chain web (at forward, its
+    2nd service) and then on another chain that starts with forward: each
+    is steered by its own path.  (A flow keyed by the 5-tuple alone took
+    the second for the first's and sent it to web's 1st service, a firewall
+    B does not run: dropped.  It cost the lab's scaling demo a third of its
+    frames after the cross-host test had used the same ports.)"""
+    h = two_hosts
+    h.b.call("chain_set", name="direct", services=["forward"], egress="port1", spi=SPI + 1, ingress=False)
+    rx = traffic.Receiver(h.egress)
+    try:
+        write_on_fabric(h.fabric[0], [nsh_frame(63, i) for i in range(7)])
+        assert rx.wait_for(7)["received"] == 7
+        write_on_fabric(h.fabric[0], [nsh_frame(63, 100 + i, spi=SPI + 1, si=255) for i in range(9)])
+        counts = rx.wait_for(16)
+    finally:
+        counts = rx.stop()
+    assert (counts["received"], counts["dups"]) == (16, 0)
+    with h.b.stats() as st:
+        snap = st.snapshot()
+    assert (snap["ports"][0]["steer_drop"], snap["ports"][0]["nsh_drop"]) == (0, 0)
+    assert snap["flows_active"] == 2

@@ -24,26 +24,19 @@
 #define HOT_NS 10000000ULL
 #define WAKE_BATCH 256
 
-struct flow_key {
-	uint32_t src_ip, dst_ip;
-	uint16_t src_port, dst_port;
-	uint8_t proto, in_port;
-	uint16_t pad;
-};
-
 #define TGT_DROP 0xfffe
 
 static void port_tx(struct mgr *m, uint16_t port, struct rte_mbuf **pkts, uint16_t n);
 
 static void
-parse_key(const struct rte_mbuf *pkt, uint8_t in_port, struct flow_key *k)
+parse_key(const struct rte_mbuf *pkt, uint8_t in_port, uint32_t spi, struct flow_key *k)
 {
 	struct onvm_5tuple t;
 
 	onvm_pkt_5tuple(pkt, &t);
 	*k = (struct flow_key){
 		.src_ip = t.src_ip, .dst_ip = t.dst_ip, .src_port = t.src_port,
-		.dst_port = t.dst_port, .proto = t.proto, .in_port = in_port,
+		.dst_port = t.dst_port, .proto = t.proto, .in_port = in_port, .spi = spi,
 	};
 }
 
@@ -332,7 +325,9 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 			tgt[i] = TGT_DROP;
 			continue;
 		}
-		parse_key(pkts[i], (uint8_t)pi, &k);
+		/* a packet from another host is a flow of the path it came on:
+		 * the same 5-tuple on two chains is two flows */
+		parse_key(pkts[i], (uint8_t)pi, nsh > 0 ? sh->chains[chain].spi : 0, &k);
 		flow = flow_of(m, t, &k, now, &chain, nsh > 0 ? pos : 0xff);
 		*meta = (struct onvm_pkt_meta){
 			.action = ONVM_A_NEXT, .chain = chain, .pos = pos, .port_in = (uint8_t)pi,

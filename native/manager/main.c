@@ -336,7 +336,7 @@ shared_setup(struct mgr *m, char *err, size_t errlen)
 	struct rte_hash_parameters hp = {
 		.name = "onvm_flows",
 		.entries = ONVM_MAX_FLOWS,
-		.key_len = 16,
+		.key_len = sizeof(struct flow_key),
 		.hash_func = rte_jhash,
 		.socket_id = (int)rte_socket_id(),
 	};

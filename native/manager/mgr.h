@@ -19,6 +19,16 @@
 
 #define MGR_MAX_RECLAIM 4096
 
+/* What a flow is keyed by: its 5-tuple, the port it came in on and, for a
+ * packet from another host's manager, the NSH service path it follows. */
+struct flow_key {
+	uint32_t src_ip, dst_ip;
+	uint16_t src_port, dst_port;
+	uint8_t proto, in_port;
+	uint16_t pad;
+	uint32_t spi;   /* 0: classified here */
+};
+
 enum port_kind { PORT_PCI, PORT_VDEV };
 
 struct mgr_port {
