@@ -142,7 +142,7 @@ def wait(cond: Any, timeout: float) -> bool:
     return True
 
 
-def _placements(r: Any, seen: set[str]) -> list[dict[str, Any]]:
+def placements(r: Any, seen: set[str]) -> list[dict[str, Any]]:
     new = [e for e in reversed(scale_queue.events(r, 1000)) if e["id"] not in seen]
     return [
         {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed")}
@@ -169,7 +169,7 @@ def run(redis_url: str, cap: int = 2000, while_scaled: Callable[[], Any] | None 
         res["scaled_out"] = wait(lambda: sum(slow_instances(r).values()) > sum(before.values()), 20)
         res["after_scale_out"] = slow_instances(r)
         res["steady"] = offer(4 * heavy, heavy)
-        res["placements"] = _placements(r, seen)
+        res["placements"] = placements(r, seen)
         if while_scaled is not None:
             seen_now = {e["id"] for e in scale_queue.events(r, 1000)}
             held = slow_instances(r)
@@ -178,19 +178,17 @@ def run(redis_url: str, cap: int = 2000, while_scaled: Callable[[], Any] | None 
                 "result": result,
                 "instances_before": held,
                 "instances_after": slow_instances(r),
-                "scaler_scale_ins": sum(1 for p in _placements(r, seen_now) if p["kind"] == "scale-in"),
+                "scaler_scale_ins": sum(1 for p in placements(r, seen_now) if p["kind"] == "scale-in"),
             }
             seen |= {e["id"] for e in scale_queue.events(r, 1000)}
         light_rate = int(0.4 * cap)
         res["light"] = offer(20 * light_rate, light_rate)
         # back to what it was; the event comes once the drained one is stopped
         res["scaled_in"] = wait(
-            lambda: (
-                slow_instances(r) == before and any(p["kind"] == "scale-in" for p in _placements(r, seen))
-            ),
+            lambda: slow_instances(r) == before and any(p["kind"] == "scale-in" for p in placements(r, seen)),
             30,
         )
-        res["scale_in"] = [p for p in _placements(r, seen) if p["kind"] == "scale-in"]
+        res["scale_in"] = [p for p in placements(r, seen) if p["kind"] == "scale-in"]
     finally:
         res["timeline"] = timeline.stop()
         offer.close()
