@@ -16,12 +16,15 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
+from ansible_collections.onvm.nfv.plugins.modules import nf
+from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
 from onvm_lab import traffic
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 from onvm_lab.netns import VethPort, lab_ports
 from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import VERSION, wait_until
+from onvm_scaler.worker import LABEL_REQUEST
 
 CAP = 2000  # packets a second one slow instance takes
 FLOWS = "1000-60000"  # flows of 10 frames each: new flows keep coming
@@ -46,7 +49,7 @@ class Scaled:
         self.tmp = tmp
         self.scaler: subprocess.Popen[bytes] | None = None
 
-    def start_scaler(self) -> None:
+    def start_scaler(self, **policy: float) -> None:
         conf = {
             "host": self.mgr.host,
             "services": {
@@ -58,7 +61,7 @@ class Scaled:
                     "max": 2,
                 }
             },
-            "policy": {"window": 0.5, "in_window": 2.0, "cooldown": 2.0, "drain_bound": 1.0},
+            "policy": {"window": 0.5, "in_window": 2.0, "cooldown": 2.0, "drain_bound": 1.0, **policy},
         }
         path = self.tmp / "scaler.json"
         path.write_text(json.dumps(conf))
@@ -141,3 +144,76 @@ def test_scale_out_locally_then_in_without_loss(scaled: Scaled) -> None:
     (gone,) = events(r, "scale-in")
     assert gone["rx"] == gone["processed"]
     assert light["received"] == 10 * 400 and light["dups"] == 0
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_a_request_queued_on_a_dead_host_is_placed_here_once(scaled: Scaled, docker_client: Any) -> None:
+    """A scale-out request sits on the queue of a host that stopped
+    heartbeating (nobody reads it), delivered there twice (a retry): after
+    the queue timeout this host's scaler moves it here, where slow runs and
+    has room, and starts exactly one instance for it."""
+    r = scaled.redis.client()
+    dead = "gone" + scaled.mgr.host
+    req = scale_queue.new_request("slow", dead, origin=dead)
+    scale_queue.enqueue(r, req)
+    scale_queue.enqueue(r, req)  # the same request again: one instance all the same
+    assert len(running(scaled.mgr, "slow")) == 1
+    # no load and a long in_window: nothing but the orphan makes it scale
+    scaled.start_scaler(queue_timeout=1.0, in_window=600.0)
+    assert wait_until(lambda: len(events(r, "scale-out")) >= 1, 30)
+    assert wait_until(lambda: r.xlen(scale_queue.stream_key(dead)) == 0, 30)
+    assert wait_until(lambda: len(running(scaled.mgr, "slow")) == 2, 20)
+    (moved, *more) = events(r, "reclaimed")
+    assert (moved["request"], moved["dead"], moved["host"]) == (req.id, dead, scaled.mgr.host)
+    (started,) = events(r, "scale-out")
+    assert started["request"] == req.id
+    labelled = [
+        c for c in nc.find(docker_client, scaled.mgr.host, "slow") if c.labels.get(LABEL_REQUEST) == req.id
+    ]
+    assert [c.status for c in labelled] == ["running"]
+    assert scale_queue.state(r, req.id)["state"] == "done"
+    # the retry's entry was moved too, and started nothing more
+    assert all(e["request"] == req.id for e in more)
+    assert len(running(scaled.mgr, "slow")) == 2
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_the_nf_module_keeps_the_scalers_count_and_drains_above_a_lowered_max(
+    scaled: Scaled, docker_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ansible in charge without fighting the scaler: with a second instance
+    (as the scaler would start it), `onvm.nfv.nf` with instances 1, max 2
+    changes nothing; lowering max_instances to 1 drains the surplus one and
+    stops it while traffic flows through both, and not a frame is lost."""
+    run = ModuleRunner(capsys)
+    nc.start(docker_client, nc.spec_for(scaled.mgr.host, "slow", slow_conf(), 1))
+    assert len(running(scaled.mgr, "slow")) == 2
+    args = dict(
+        host=scaled.mgr.host,
+        service="slow",
+        image=slow_conf().image,
+        args=slow_conf().args,
+        shared_core=True,
+        instances=1,
+        drain_bound=1.0,
+    )
+    r = run(nf.main, max_instances=2, **args)
+    assert r["changed"] is False and len(r["instances"]) == 2
+
+    # 1,500 frames a second, in flows of 10, over both instances (one takes 2,000)
+    n, rate = 12_000, 1500.0
+    rx = traffic.Receiver(scaled.egress)
+    try:
+        sender = traffic.send(scaled.ingress, n, dports=FLOWS, rate=rate, first=0, flow_len=10, wait=False)
+        assert wait_until(lambda: all(i["processed"] > 0 for i in running(scaled.mgr, "slow")), 10)
+        r = run(nf.main, max_instances=1, **args)
+        assert sender.wait(60) == 0
+        counts = rx.wait_for(n, timeout=10)
+    finally:
+        counts = rx.stop()
+    assert r["changed"] and r["removed"] == [nc.instance_name(scaled.mgr.host, "slow", 1)]
+    assert [i["container"] for i in r["instances"]] == [nc.instance_name(scaled.mgr.host, "slow", 0)]
+    assert (counts["received"], counts["dups"]) == (n, 0)
+    assert len(running(scaled.mgr, "slow")) == 1

@@ -295,7 +295,9 @@ def orphans(
 ) -> list[tuple[str, str, ScaleRequest]]:
     """(dead host, entry id, request) of every entry, delivered or not, on the
     stream of a host not in ``alive``, queued there more than ``timeout_ms``
-    before ``now_ms`` and not done; by host, then entry id."""
+    before ``now_ms`` and not done; by host, then entry id.  An entry whose
+    request is done already (a second delivery of one that was moved and
+    carried out) is deleted from the dead host's stream on the way."""
     live = set(alive)
     prefix = stream_key("")
     dead = sorted(
@@ -318,6 +320,11 @@ def orphans(
     for _h, _e, req in found:
         p.hget(state_key(req.id), "state")
     states = p.execute()
+    done = [
+        (h, e) for (h, e, _r), st in zip(found, states, strict=True) if st is not None and _s(st) == "done"
+    ]
+    for h, e in done:
+        r.xdel(stream_key(h), e)
     return [o for o, st in zip(found, states, strict=True) if st is None or _s(st) != "done"]
 
 
