@@ -40,15 +40,11 @@ from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 
-from . import standins
+from . import events, metrics, standins
 from .config import ConfigError, ScalerConfig, load
 from .detect import Detector
 
 log = logging.getLogger("onvm-scaler")
-
-
-def _ms() -> int:
-    return int(time.time() * 1000)
 
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
@@ -80,6 +76,8 @@ class Agent:
         self.config = config
         self.detector = Detector(config.policy) if config else None
         self.full_logged: dict[str, float] = {}
+        # what the metrics endpoint serves: the newest snapshot and rates
+        self.latest: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
 
     # ---- the view -------------------------------------------------------
 
@@ -103,13 +101,15 @@ class Agent:
         now = time.monotonic()
         if snap is None:
             self.snaps.clear()
+            self.latest = (None, [])
             return
         while len(self.snaps) > 1 and self.snaps[1][0] <= now - RATE_WINDOW:
             self.snaps.popleft()
         prev_t, prev = self.snaps[0] if self.snaps else (now, None)
         insts = global_view.rates(prev, snap, now - prev_t)
         self.snaps.append((now, snap))
-        global_view.publish(self.redis, self.host, self.cpus, insts, _ms())
+        self.latest = (snap, insts)
+        global_view.publish(self.redis, self.host, self.cpus, insts, events.now_ms())
         if self.config is not None:
             self.scale(now, insts)
 
@@ -178,7 +178,7 @@ class Agent:
             if now - self.full_logged.get(svc, -1e9) >= self.config.policy.cooldown:
                 self.full_logged[svc] = now
                 log.warning("%s is at its limit and no host has room for another instance", svc)
-                q.event(self.redis, "cluster-full", _ms(), service=svc, origin=self.host)
+                events.emit(self.redis, "cluster-full", svc, origin=self.host)
             self.detector.reset(svc)
             return
         if not self.cooldown(svc):
@@ -188,11 +188,10 @@ class Agent:
         log.info(
             "%s at its limit here: one more on %s (%s), request %s", svc, where.host, where.reason, req.id
         )
-        q.event(
+        events.emit(
             self.redis,
             "scale-out-requested",
-            _ms(),
-            service=svc,
+            svc,
             host=where.host,
             reason=where.reason,
             origin=self.host,
@@ -226,21 +225,20 @@ class Agent:
     def reclaim(self, view: dict[str, Any]) -> None:
         assert self.config is not None
         timeout = int(self.config.policy.queue_timeout * 1000)
-        for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, _ms()):
+        for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, events.now_ms()):
             if req.kind != "out":
                 continue  # a drain on a dead host has nothing left to drain
             ok = self.eligible(view, req.service)
             where = placement.place(view, req.service, self.host, exclude=(set(view["hosts"]) - ok) | {dead})
             if where.host is None:
                 continue
-            moved = q.move(self.redis, dead, entry, req, where.host, _ms())
+            moved = q.move(self.redis, dead, entry, req, where.host, events.now_ms())
             if moved is not None:
                 log.info("request %s queued on dead host %s moved to %s", req.id, dead, where.host)
-                q.event(
+                events.emit(
                     self.redis,
                     "reclaimed",
-                    _ms(),
-                    service=req.service,
+                    req.service,
                     request=req.id,
                     dead=dead,
                     host=where.host,
@@ -289,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between heartbeats (default 0.1)")
     ap.add_argument("--stats-file", help="stats area (default /dev/shm/onvm-HOST.stats)")
     ap.add_argument("--config", help="scaling configuration (JSON, from roles/onvm_scaler); none: view only")
+    ap.add_argument(
+        "--metrics",
+        metavar="[ADDR:]PORT",
+        help="serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR default 127.0.0.1)",
+    )
     args = ap.parse_args(argv)
     if not name_ok(args.host):
         ap.error("--host: 1-31 characters of [A-Za-z0-9_.-]")
@@ -302,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--config: %s" % e)
         if config.host != args.host:
             ap.error("--config is for host %s, not %s" % (config.host, args.host))
+    listen = None
+    if args.metrics:
+        try:
+            listen = metrics.parse_listen(args.metrics)
+        except ValueError as e:
+            ap.error("--metrics: %s" % e)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     agent = Agent(args.host, args.redis, args.interval, args.stats_file, config)
 
@@ -310,6 +319,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if listen is not None:
+        try:
+            metrics.serve(args.host, lambda: agent.latest, *listen)
+        except OSError as e:
+            log.error("cannot serve metrics on %s:%d: %s", listen[0], listen[1], e)
+            return 1
+        log.info("metrics at http://%s:%d/metrics", *listen)
     log.info("serving host %s, view at %s%s", args.host, args.redis, ", scaling" if config else "")
     return agent.run()
 

@@ -7,21 +7,17 @@ attempt start anything."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 
+from . import events
 from .config import ScalerConfig
 
 log = logging.getLogger("onvm-scaler")
 LABEL_REQUEST = "org.onvm.request"
-
-
-def _ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _running(client: Any, host: str, service: str) -> list[Any]:
@@ -56,11 +52,10 @@ def scale_out(r: Any, client: Any, cfg: ScalerConfig, req: q.ScaleRequest) -> tu
     )
     spec.labels[LABEL_REQUEST] = req.id
     entry = nc.start(client, spec)
-    q.event(
+    events.emit(
         r,
         "scale-out",
-        _ms(),
-        service=req.service,
+        req.service,
         host=cfg.host,
         container=spec.name,
         instance=int(entry["instance"]),
@@ -86,11 +81,10 @@ def scale_in(r: Any, client: Any, cfg: ScalerConfig, req: q.ScaleRequest) -> tup
         return "failed", "%s runs only %d of %s (its min)" % (cfg.host, len(running), req.service)
     drained = nc.drain(cfg.host, int(req.instance), cfg.policy.drain_bound, cfg.policy.drain_bound + 30)
     nc.stop(client, target.name)
-    q.event(
+    events.emit(
         r,
         "scale-in",
-        _ms(),
-        service=req.service,
+        req.service,
         host=cfg.host,
         container=target.name,
         request=req.id,
@@ -112,5 +106,5 @@ def handle(r: Any, client: Any, cfg: ScalerConfig, entry_id: str, req: q.ScaleRe
         final, detail = "failed", "%s: %s" % (type(e).__name__, e)
     if final == "failed":
         log.warning("request %s (%s %s) failed: %s", req.id, req.kind, req.service, detail)
-        q.event(r, "request-failed", _ms(), service=req.service, host=cfg.host, request=req.id, detail=detail)
+        events.emit(r, "request-failed", req.service, host=cfg.host, request=req.id, detail=detail)
     q.ack(r, cfg.host, entry_id, req, detail=detail, final=final)

@@ -26,6 +26,8 @@ from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import VERSION, wait_until
 from onvm_scaler.worker import LABEL_REQUEST
 
+from .promscrape import free_port, scrape
+
 CAP = 2000  # packets a second one slow instance takes
 FLOWS = "1000-60000"  # flows of 10 frames each: new flows keep coming
 
@@ -48,6 +50,7 @@ class Scaled:
         self.seq = 0
         self.tmp = tmp
         self.scaler: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
 
     def start_scaler(self, **policy: float) -> None:
         conf = {
@@ -75,6 +78,8 @@ class Scaled:
                     self.redis.url,
                     "--config",
                     str(path),
+                    "--metrics",
+                    "127.0.0.1:%d" % self.metrics_port,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -144,6 +149,11 @@ def test_scale_out_locally_then_in_without_loss(scaled: Scaled) -> None:
     (gone,) = events(r, "scale-in")
     assert gone["rx"] == gone["processed"]
     assert light["received"] == 10 * 400 and light["dups"] == 0
+    # and its metrics counted each event
+    got = scrape(scaled.metrics_port)
+    for kind in ("scale-out-requested", "scale-out", "scale-in"):
+        key = (("host", scaled.mgr.host), ("kind", kind), ("service", "slow"))
+        assert got[("onvm_scale_events_total", key)] == 1.0, kind
 
 
 @pytest.mark.dataplane

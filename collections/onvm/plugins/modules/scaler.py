@@ -35,6 +35,11 @@ options:
       - Scaling configuration (JSON, see the filter C(onvm.nfv.scaler_config)). Without it the agent only
         keeps the global view. A change of its content restarts the agent.
     type: path
+  metrics:
+    description:
+      - Serve Prometheus metrics (ports, instances, scale events) at C(http://ADDR:PORT/metrics);
+        C(PORT) alone listens on 127.0.0.1. Omitted, no metrics are served.
+    type: str
   state:
     description: Whether the agent should run.
     type: str
@@ -54,6 +59,13 @@ EXAMPLES = r"""
     host: lab1
     redis: redis://198.18.0.1:6379/0
     binary: /opt/onvm/.venv/bin/onvm-scaler
+
+- name: Agent of lab2, with Prometheus metrics on its management address
+  onvm.nfv.scaler:
+    host: lab2
+    redis: redis://198.18.0.1:6379/0
+    binary: /opt/onvm/.venv/bin/onvm-scaler
+    metrics: 198.18.0.12:9470
 """
 
 RETURN = r"""
@@ -73,6 +85,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.onvm.nfv.plugins.module_utils.listen import parse_listen
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError
 
@@ -85,6 +98,7 @@ def main() -> None:
             binary=dict(type="path"),
             interval=dict(type="float", default=0.5),
             config=dict(type="path"),
+            metrics=dict(type="str"),
             state=dict(type="str", choices=["started", "stopped"], default="started"),
             timeout=dict(type="int", default=20),
         ),
@@ -94,6 +108,11 @@ def main() -> None:
     p = module.params
     if not name_ok(p["host"]):
         module.fail_json(msg="host: '%s' is not a valid name (1-31 of [A-Za-z0-9_.-])" % p["host"])
+    if p["metrics"]:
+        try:
+            parse_listen(p["metrics"])
+        except ValueError as e:
+            module.fail_json(msg="metrics: %s" % e)
     argv = [
         p["binary"] or "onvm-scaler",
         "--host",
@@ -103,6 +122,8 @@ def main() -> None:
         "--interval",
         str(p["interval"]),
     ]
+    if p["metrics"]:
+        argv += ["--metrics", p["metrics"]]
     conf: dict[str, object] = {"argv": argv}
     if p["config"]:
         try:

@@ -1,0 +1,134 @@
+"""This host's data plane in the Prometheus text format, served by its
+onvm-scaler (``--metrics [ADDR:]PORT``).  Every scrape reads the newest
+stats snapshot the agent took (no extra read of the stats area, no call to
+the manager) and the scale events this daemon emitted.
+
+Metrics (labels: host; ports add port and device; instances service and
+instance):
+  onvm_up                                         1 while the manager answers
+  onvm_port_{received,transmitted}_packets_total
+  onvm_port_{transmit,steer,nsh}_dropped_packets_total, onvm_port_unmatched_packets_total,
+  onvm_port_rx_no_mbuf_total
+  onvm_instance_{received,transmitted,processed}_packets_total
+  onvm_instance_dropped_packets_total             dropped by the NF's verdict
+  onvm_instance_ring_dropped_packets_total        lost to a full rx ring
+  onvm_instance_busy_ratio                        busy share over the agent's rate window
+  onvm_instance_flows, onvm_instance_rx_ring_packets
+  onvm_pool_free_mbufs, onvm_pool_size_mbufs, onvm_flows_active
+  onvm_scale_events_total{kind,service}           scale-out-requested, scale-out, scale-in, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ansible_collections.onvm.nfv.plugins.module_utils.listen import parse_listen
+
+from . import events
+
+__all__ = ["OnvmCollector", "parse_listen", "serve"]
+
+Latest = Callable[[], tuple[dict[str, Any] | None, list[dict[str, Any]]]]
+
+PORT_COUNTERS = (
+    ("rx", "onvm_port_received_packets", "Packets received on the port."),
+    ("tx", "onvm_port_transmitted_packets", "Packets sent out of the port."),
+    ("tx_drop", "onvm_port_transmit_dropped_packets", "Packets the port could not send."),
+    (
+        "steer_drop",
+        "onvm_port_steer_dropped_packets",
+        "Packets no instance could take.",
+    ),
+    (
+        "nsh_drop",
+        "onvm_port_nsh_dropped_packets",
+        "Fabric packets with a bad NSH header.",
+    ),
+    ("no_chain", "onvm_port_unmatched_packets", "Packets that matched no chain."),
+    ("rx_nombuf", "onvm_port_rx_no_mbuf", "Receive attempts that found no free mbuf."),
+)
+INSTANCE_COUNTERS = (
+    ("rx", "onvm_instance_received_packets", "Packets handed to the instance."),
+    ("tx", "onvm_instance_transmitted_packets", "Packets the instance passed on."),
+    ("processed", "onvm_instance_processed_packets", "Packets the instance has handled."),
+    ("dropped", "onvm_instance_dropped_packets", "Packets the instance dropped by its verdict."),
+    (
+        "rx_drop",
+        "onvm_instance_ring_dropped_packets",
+        "Packets lost to a full rx ring.",
+    ),
+)
+
+
+class OnvmCollector(Collector):
+    def __init__(self, host: str, latest: Latest) -> None:
+        self.host = host
+        self.latest = latest
+
+    def collect(self) -> Iterator[Metric]:
+        snap, insts = self.latest()
+        h = self.host
+        up = GaugeMetricFamily("onvm_up", "1 while this host's manager answers.", labels=["host"])
+        up.add_metric([h], 0.0 if snap is None else 1.0)
+        yield up
+        yield from self._events()
+        if snap is None:
+            return
+        for key, name, doc in PORT_COUNTERS:
+            c = CounterMetricFamily(name, doc, labels=["host", "port", "device"])
+            for i, p in enumerate(snap["ports"]):
+                c.add_metric([h, str(i), p["name"]], float(p[key]))
+            yield c
+        local = [n for n in snap["nfs"] if not n.get("remote") and n["state"] in ("running", "draining")]
+        labels = ["host", "service", "instance"]
+        for key, name, doc in INSTANCE_COUNTERS:
+            c = CounterMetricFamily(name, doc, labels=labels)
+            for n in local:
+                c.add_metric([h, n["service"], str(n["instance"])], float(n[key]))
+            yield c
+        for key, name, doc in (
+            ("flows", "onvm_instance_flows", "Flows pinned to the instance."),
+            ("rx_ring_count", "onvm_instance_rx_ring_packets", "Packets waiting in the instance's rx ring."),
+        ):
+            g = GaugeMetricFamily(name, doc, labels=labels)
+            for n in local:
+                g.add_metric([h, n["service"], str(n["instance"])], float(n[key]))
+            yield g
+        busy = GaugeMetricFamily(
+            "onvm_instance_busy_ratio", "Busy share of the instance over the last rate window.", labels=labels
+        )
+        for inst in insts:
+            busy.add_metric([h, inst["service"], str(inst["instance"])], float(inst["busy"]))
+        yield busy
+        pool: tuple[tuple[int, str, str], ...] = (
+            (snap["pool"]["avail"], "onvm_pool_free_mbufs", "Free mbufs in the packet pool."),
+            (snap["pool"]["size"], "onvm_pool_size_mbufs", "Mbufs in the packet pool."),
+            (snap["flows_active"], "onvm_flows_active", "Flows in the manager's flow table."),
+        )
+        for value, name, doc in pool:
+            g = GaugeMetricFamily(name, doc, labels=["host"])
+            g.add_metric([h], float(value))
+            yield g
+
+    def _events(self) -> Iterator[Metric]:
+        c = CounterMetricFamily(
+            "onvm_scale_events",
+            "Scale events this host's scaler emitted.",
+            labels=["host", "service", "kind"],
+        )
+        for (kind, service), n in sorted(events.counts().items()):
+            c.add_metric([self.host, service, kind], float(n))
+        yield c
+
+
+def serve(host: str, latest: Latest, addr: str, port: int) -> Any:
+    """Serve /metrics on addr:port in a daemon thread; returns the server."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OnvmCollector(host, latest))
+    server, _thread = start_http_server(port, addr=addr, registry=registry)
+    return server
