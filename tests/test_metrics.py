@@ -14,10 +14,9 @@ import pytest
 from onvm_lab import traffic
 from onvm_lab.manager import REPO, ManagerProcess, binary
 from onvm_lab.netns import lab_ports
+from onvm_lab.promscrape import free_port, scrape
 from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import wait_until
-
-from .promscrape import free_port, scrape
 
 SCALER = os.path.join(REPO, ".venv/bin/onvm-scaler")
 

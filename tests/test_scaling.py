@@ -22,11 +22,10 @@ from onvm_lab import traffic
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 from onvm_lab.netns import VethPort, lab_ports
+from onvm_lab.promscrape import free_port, scrape
 from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import VERSION, wait_until
 from onvm_scaler.worker import LABEL_REQUEST
-
-from .promscrape import free_port, scrape
 
 CAP = 2000  # packets a second one slow instance takes
 FLOWS = "1000-60000"  # flows of 10 frames each: new flows keep coming

@@ -89,7 +89,19 @@ def test_chain_across_the_three_hosts_delivers_what_the_firewall_passes() -> Non
     lab3's port1: every frame the firewall passes arrives once."""
     from onvm_lab import traffic
     from onvm_lab.netns import VethPort
+    from onvm_lab.promscrape import scrape
+    from onvm_lab.single_host import wait_until
 
+    # what each host's scaler serves to Prometheus (on its management address)
+    fw = ("onvm_instance_received_packets_total", "lab1", "firewall", "198.18.0.11")
+    fwd = ("onvm_instance_processed_packets_total", "lab3", "forward", "198.18.0.13")
+
+    def counter(name: str, host: str, service: str, addr: str) -> float:
+        got = scrape(9470, addr)
+        want = {("host", host), ("service", service)}
+        return sum(v for (n, labels), v in got.items() if n == name and want <= set(labels))
+
+    before = {m: counter(*m) for m in (fw, fwd)}
     n, allowed = 10_000, 7_000  # udp dports 1000-4999 cycled; files/fw.rules denies 1000-1999
     rx = traffic.Receiver(VethPort.of("lab3", 1))
     try:
@@ -99,6 +111,8 @@ def test_chain_across_the_three_hosts_delivers_what_the_firewall_passes() -> Non
         counts = rx.stop()
     assert counts["received"] == allowed
     assert counts["dups"] == 0
+    assert wait_until(lambda: counter(*fw) - before[fw] == n, 10), counter(*fw) - before[fw]
+    assert wait_until(lambda: counter(*fwd) - before[fwd] == allowed, 10), counter(*fwd) - before[fwd]
 
 
 def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> None:

@@ -17,9 +17,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def scrape(port: int) -> Samples:
+def scrape(port: int, addr: str = "127.0.0.1") -> Samples:
     """(sample name, sorted labels) -> value, from a real HTTP scrape."""
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as resp:
+    with urllib.request.urlopen("http://%s:%d/metrics" % (addr, port), timeout=5) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
         text = resp.read().decode()
     return {
