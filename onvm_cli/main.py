@@ -1,6 +1,8 @@
 """onvm: look at a host's data plane and push lab traffic through it.
 
 onvm status [--host local]              ports, NF instances, chains, pool
+onvm cluster [--redis URL]              the global view: hosts, instances, rates
+onvm top [--redis URL]                  the same, live, with scale events
 onvm send [--host local] [--port 0] [--count 10000] [--dports 1000-4999]
                                         frames into a lab port's namespace
 """
@@ -131,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--host", default="local")
     cl = sub.add_parser("cluster", help="the global view in Redis: hosts, services, instances, rates")
     cl.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    tp = sub.add_parser("top", help="the global view, live: hosts, instances, rates, busy, scale events")
+    tp.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    tp.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
     se = sub.add_parser("send", help="send marked UDP frames into a lab port (from its namespace)")
     se.add_argument("--host", default="local")
     se.add_argument("--port", type=int, default=0, help="lab port index (default 0)")
@@ -142,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return status(args.host)
     if args.cmd == "cluster":
         return cluster(args.redis)
+    if args.cmd == "top":
+        if not 0.1 <= args.interval <= 60:
+            ap.error("--interval: 0.1-60 seconds")
+        from . import top  # deferred: the other commands do not need rich
+
+        return top.run(args.redis, args.interval)
     return send(args.host, args.port, args.count, args.dports, args.rate)
 
 
