@@ -5,7 +5,9 @@
 #   Docker, hugepages, namespaces),
 #   molecule default: deploy.yml on this machine, idempotence, verify,
 #   molecule lab: the three-host lab over SSH, deploy, idempotence, verify,
-#   ansible-test sanity on the collection.
+#   ansible-test sanity on the collection,
+#   the collection as users get it: galaxy build, install in a clean venv,
+#   deploy.yml / undeploy.yml on this machine with that install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH
@@ -25,3 +27,5 @@ step "molecule lab (three hosts over SSH)"
 molecule test -s lab
 step "ansible-test sanity"
 bash scripts/sanity.sh
+step "galaxy build, install in a clean venv, deploy with it"
+bash scripts/galaxy_check.sh

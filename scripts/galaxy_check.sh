@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The collection as users get it: `ansible-galaxy collection build`, installed
+# into a clean venv (ansible-core and the collection's requirements.txt, nothing
+# of this project's venv), then deploy.yml's plays run against inventory/local
+# with that install as the only onvm.nfv there is, and undeploy.yml after.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/onvm-galaxy.XXXXXX)
+deployed=0
+finish() {
+	# whatever happened, leave this machine as it was
+	[ "$deployed" = 0 ] || run undeploy.yml >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap finish EXIT
+log() { printf '[galaxy] %s\n' "$*"; }
+
+log "build"
+"$top/.venv/bin/ansible-galaxy" collection build "$top/collections/onvm" --output-path "$work/dist" >/dev/null
+tarball=$(ls "$work"/dist/onvm-nfv-*.tar.gz)
+log "  $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
+
+log "clean venv: ansible-core, then the collection's requirements"
+cd "$work"   # away from the project's ansible.cfg (its collections_path has onvm.nfv already)
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q 'ansible-core>=2.19,<2.20' 2>&1 | grep -v '^WARNING: Location' || true
+"$work/venv/bin/ansible-galaxy" collection install -p "$work/collections" "$tarball" >/dev/null
+"$work/venv/bin/pip" install -q -r "$work/collections/ansible_collections/onvm/nfv/requirements.txt" 2>&1 |
+	grep -v '^WARNING: Location' || true
+
+# The plays run from $work: no ansible.cfg and no collections/ next to them
+# but the install; the roles and group_vars are the project's.
+cp "$top/deploy.yml" "$top/undeploy.yml" "$work/"
+ln -s "$top/group_vars" "$work/group_vars"
+ln -s "$top/files" "$work/files"
+export ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_ROLES_PATH="$top/roles" ANSIBLE_NOCOLOR=1
+found=$("$work/venv/bin/ansible-galaxy" collection list onvm.nfv 2>/dev/null | grep -c '^onvm\.nfv ' || true)
+[ "$found" = 1 ] || { echo "galaxy_check: onvm.nfv is not (only) the installed one" >&2; exit 1; }
+"$work/venv/bin/ansible-doc" onvm.nfv.nf >/dev/null
+
+run() {
+	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_src_dir=$top" "$@"
+}
+log "deploy.yml with the installed collection"
+deployed=1
+run deploy.yml | tee "$work/deploy.log" | grep -E '^(PLAY RECAP|localhost )' || true
+grep -qE '^localhost .* failed=0' "$work/deploy.log" || { cat "$work/deploy.log"; exit 1; }
+log "the manager answers and the NFs run"
+"$top/.venv/bin/onvm" status --host local > "$work/status"
+head -1 "$work/status"
+grep -qE '^[0-9]+ +[a-z]+ +running' "$work/status" || { cat "$work/status"; exit 1; }
+log "undeploy.yml"
+run undeploy.yml | grep -E '^localhost ' || true
+deployed=0
+log "ok"
