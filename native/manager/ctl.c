@@ -526,7 +526,7 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return json_pack("{s:b}", "ok", 1);
 	}
 	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, service_list, "
-			   "remote_set, remote_del, chain_set, chain_del, chain_list, shutdown)", cmd);
+			   "remote_set, remote_del, drain, chain_set, chain_del, chain_list, shutdown)", cmd);
 }
 
 /* ---- socket plumbing ---------------------------------------------------- */

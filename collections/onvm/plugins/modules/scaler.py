@@ -27,9 +27,9 @@ options:
     description: Path of the C(onvm-scaler) program; required with O(state=started).
     type: path
   interval:
-    description: Seconds between heartbeats.
+    description: Seconds between heartbeats (and between looks at the stats area).
     type: float
-    default: 0.5
+    default: 0.1
   config:
     description:
       - Scaling configuration (JSON, see the filter C(onvm.nfv.scaler_config)). Without it the agent only
@@ -96,7 +96,7 @@ def main() -> None:
             host=dict(type="str", required=True),
             redis=dict(type="str", default="redis://127.0.0.1:6379/0"),
             binary=dict(type="path"),
-            interval=dict(type="float", default=0.5),
+            interval=dict(type="float", default=0.1),
             config=dict(type="path"),
             metrics=dict(type="str"),
             state=dict(type="str", choices=["started", "stopped"], default="started"),
