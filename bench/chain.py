@@ -8,7 +8,11 @@
    speed_tester looping to itself; speed_tester -> bounce -> back on two
    cores; the same with both NFs sharing one core (shared-core mode);
 3. what a user would otherwise build: the two-hop chain through kernel veth
-   pairs between network namespaces (bench/kernel_chain.py).
+   pairs between network namespaces (bench/kernel_chain.py);
+4. one NF written in Python against the same NF in C: speed_tester ->
+   filter -> back through a chain, the filter being pyfilter (Python, on the
+   cffi binding's burst API) or firewall (C), same rule (deny UDP dport
+   1000-1999; speed_tester's packets pass).
 
 Also the idle manager's CPU share.  Prints a table and writes
 bench/results/chain.json.  Run as root after `scripts/setup.sh`:
@@ -75,9 +79,15 @@ def ring_limit(seconds: float) -> float:
 
 
 def speed_tester(
-    client: Any, host: str, core: int, seconds: float, dest: str | None = None, shared: bool = False
+    client: Any,
+    host: str,
+    core: int,
+    seconds: float,
+    dest: str | None = None,
+    shared: bool = False,
+    chain: str | None = None,
 ) -> float:
-    args = ["-t", str(seconds)] + (["-d", dest] if dest else [])
+    args = ["-t", str(seconds)] + (["-d", dest] if dest else []) + (["-c", chain] if chain else [])
     spec = nf_container.NFSpec(
         host=host,
         service="speed_tester",
@@ -103,6 +113,42 @@ def speed_tester(
 def median_of(repeat: int, fn: Callable[[], float]) -> dict[str, Any]:
     runs = [fn() for _ in range(repeat)]
     return {"mpps": round(statistics.median(runs), 3), "runs": [round(r, 3) for r in runs]}
+
+
+RULES = Path(REPO) / "files" / "fw.rules"  # deny udp dport 1000-1999
+
+
+def filter_runs(client: Any, mgr: ManagerProcess, seconds: float, repeat: int) -> dict[str, Any]:
+    """speed_tester -> filter -> back (chain "loop"), the filter in C and in Python."""
+    host = mgr.host
+    mgr.call("service_add", name="speed_tester")
+    nfs = {
+        "c_firewall": nf_container.NFSpec(
+            host=host,
+            service="filter",
+            image="onvm/firewall:" + VERSION,
+            name="onvm-%s-filter-c" % host,
+            core=0,
+            files={str(RULES): "/etc/onvm/fw.rules"},
+        ),
+        "python_pyfilter": nf_container.NFSpec(
+            host=host,
+            service="filter",
+            image="onvm/pyfilter:" + VERSION,
+            name="onvm-%s-filter-py" % host,
+            core=0,
+            args=["--deny", "1000-1999"],
+        ),
+    }
+    out: dict[str, Any] = {}
+    for name, spec in nfs.items():
+        nf_container.start(client, spec)
+        try:
+            mgr.call("chain_set", name="loop", services=["filter", "speed_tester"], ingress=False)
+            out[name] = median_of(repeat, lambda: speed_tester(client, host, 1, seconds, chain="loop"))
+        finally:
+            nf_container.stop(client, spec.name, timeout=0)
+    return out
 
 
 def onvm_runs(seconds: float, repeat: int) -> dict[str, Any]:
@@ -138,6 +184,8 @@ def onvm_runs(seconds: float, repeat: int) -> dict[str, Any]:
         res["shared_core"] = median_of(
             repeat, lambda: speed_tester(client, host, 1, seconds, "bounce", shared=True)
         )
+        nf_container.stop(client, bounce.name, timeout=0)
+        res["filter"] = filter_runs(client, mgr, seconds, repeat)
         return res
     finally:
         nf_container.remove_host(client, host)
@@ -168,6 +216,7 @@ def main() -> int:
         "chain >= 1.5x peer": chain >= 1.5 * PEER["chain"],
         "shared core >= 1.5x peer": onvm["shared_core"]["mpps"] >= 1.5 * PEER["shared_core"],
         "idle manager < 10% of a core": onvm["idle_manager_core_share"] < 0.10,
+        "a Python NF carries packets": onvm["filter"]["python_pyfilter"]["mpps"] > 0,
     }
     rows = [
         ("1. ring limit, 2 cores (bare rte_rings)", limit["mpps"], None),
@@ -175,6 +224,8 @@ def main() -> int:
         ("2. onvm speed_tester -> bounce -> back", chain, PEER["chain"]),
         ("2. onvm same, both NFs on one core", onvm["shared_core"]["mpps"], PEER["shared_core"]),
         ("3. kernel veth, two hops", kernel["mpps"], None),
+        ("4. speed_tester -> firewall (C) -> back", onvm["filter"]["c_firewall"]["mpps"], None),
+        ("4. speed_tester -> pyfilter (Python) -> back", onvm["filter"]["python_pyfilter"]["mpps"], None),
     ]
     print("%-44s %10s %14s" % ("64-byte packets", "Mpps", "openNetVM 21.10"))
     for name, mpps, peer in rows:

@@ -193,7 +193,9 @@ def test_events_capped_newest_first(redis_server: RedisServer) -> None:
         "n": "1249",
         "load": "0.5",
     }
-    assert newest[0]["id"] > newest[1]["id"] > newest[2]["id"]
+    # stream ids are "<ms>-<seq>": compared as numbers ("-10" > "-9")
+    ids = [tuple(int(x) for x in e["id"].split("-")) for e in newest]
+    assert ids[0] > ids[1] > ids[2]
     assert len(sq.events(r)) == 100
     with pytest.raises(ValueError):
         sq.event(r, "reclaimed", T0, ms=1)

@@ -6,6 +6,7 @@ drops it drains the extra instance and stops it without losing a packet."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,8 +45,20 @@ def events(r: Any, kind: str) -> list[dict[str, str]]:
 
 
 class Scaled:
-    def __init__(self, mgr: ManagerProcess, ports: list[VethPort], redis: RedisServer, tmp: Any) -> None:
+    """A host (manager, lab ports) with one instance of ``service`` in
+    chain in -> service -> out, its Redis, and its scaler once started."""
+
+    def __init__(
+        self,
+        mgr: ManagerProcess,
+        ports: list[VethPort],
+        redis: RedisServer,
+        tmp: Any,
+        service: str = "slow",
+        conf: nc.ServiceConf | None = None,
+    ) -> None:
         self.mgr, self.ingress, self.egress, self.redis = mgr, ports[0], ports[1], redis
+        self.service, self.conf = service, conf or slow_conf()
         self.seq = 0
         self.tmp = tmp
         self.scaler: subprocess.Popen[bytes] | None = None
@@ -55,9 +68,9 @@ class Scaled:
         conf = {
             "host": self.mgr.host,
             "services": {
-                "slow": {
-                    "image": slow_conf().image,
-                    "args": slow_conf().args,
+                self.service: {
+                    "image": self.conf.image,
+                    "args": self.conf.args,
                     "shared_core": True,
                     "min": 1,
                     "max": 2,
@@ -102,23 +115,31 @@ class Scaled:
         return counts
 
 
-@pytest.fixture
-def scaled(
-    tag: str, built: None, docker_client: Any, redis_server: RedisServer, tmp_path: Any
+@contextlib.contextmanager
+def scaled_host(
+    tag: str, docker_client: Any, redis_server: RedisServer, tmp_path: Any, service: str, conf: nc.ServiceConf
 ) -> Iterator[Scaled]:
     ensure_free(160)
     host = "sc" + tag
     with lab_ports(tag, 2) as ports:
         mgr = ManagerProcess(host, [ports[0].vdev(0), ports[1].vdev(1)], core=0).start()
-        sc = Scaled(mgr, ports, redis_server, tmp_path)
+        sc = Scaled(mgr, ports, redis_server, tmp_path, service, conf)
         try:
-            nc.start(docker_client, nc.spec_for(host, "slow", slow_conf(), 0))
-            mgr.call("chain_set", name="web", services=["slow"], egress="port1", match={"in_port": "port0"})
+            nc.start(docker_client, nc.spec_for(host, service, conf, 0))
+            mgr.call("chain_set", name="web", services=[service], egress="port1", match={"in_port": "port0"})
             yield sc
         finally:
             sc.stop_scaler()
             nc.remove_host(docker_client, host)
             mgr.stop()
+
+
+@pytest.fixture
+def scaled(
+    tag: str, built: None, docker_client: Any, redis_server: RedisServer, tmp_path: Any
+) -> Iterator[Scaled]:
+    with scaled_host(tag, docker_client, redis_server, tmp_path, "slow", slow_conf()) as sc:
+        yield sc
 
 
 @pytest.mark.dataplane
