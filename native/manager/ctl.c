@@ -42,7 +42,8 @@ int
 ctl_open(struct mgr *m, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	mode_t old_mask;
+	int fd, rc;
 
 	if (strlen(m->ctl_path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "control socket path too long: %s", m->ctl_path);
@@ -53,8 +54,11 @@ ctl_open(struct mgr *m, char *err, size_t errlen)
 	if (fd < 0)
 		goto fail;
 	unlink(m->ctl_path);   /* stale: main() checked no manager answers on it */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(m->ctl_path, 0600) < 0 ||
-	    listen(fd, 64) < 0)
+	/* root's only from its creation on: no window with the umask's mode */
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_mask);
+	if (rc < 0 || chmod(m->ctl_path, 0600) < 0 || listen(fd, 64) < 0)
 		goto fail;
 	m->ctl_listen_fd = fd;
 	return 0;

@@ -162,3 +162,29 @@ def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> 
     assert res["scaled_in"] and res["after_scale_in"] == {"lab2": 1, "lab3": 1}
     assert res["light"]["received"] == res["light"]["sent"]
     assert res["scale_in"] and all(p["rx"] == p["processed"] for p in res["scale_in"])
+
+
+def test_the_lab_sshd_takes_only_the_lab_key(tmp_path: Any) -> None:
+    """A key of our own is refused, and the server offers no method but
+    publickey (no passwords); the lab key gets in."""
+    import subprocess
+
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    opts = ["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no"]
+    opts += ["-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5"]
+    for addr in ("198.18.0.11", "198.18.0.12", "198.18.0.13"):
+        refused = subprocess.run(
+            ["ssh", *opts, "-i", str(other), "root@" + addr, "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert refused.returncode == 255 and "Permission denied (publickey)" in refused.stderr, refused.stderr
+        ok = subprocess.run(
+            ["ssh", *opts, "-i", "/var/lib/onvm-lab/id_ed25519", "root@" + addr, "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert ok.returncode == 0, ok.stderr

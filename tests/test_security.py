@@ -1,0 +1,81 @@
+"""Least privilege, checked on the running parts: the manager's control
+socket is root's only (and another user is refused), and an NF container
+runs without a network, without --privileged, read-only, with no new
+privileges and with exactly one capability (SYS_NICE) in effect."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import socket_path
+from onvm_lab.manager import ManagerProcess
+from onvm_lab.single_host import nf_spec
+
+CAP_SYS_NICE = 23  # linux/capability.h
+
+
+@pytest.mark.dataplane
+def test_the_control_socket_is_roots_only(managers: Callable[..., ManagerProcess]) -> None:
+    mgr = managers()
+    st = os.stat(socket_path(mgr.host))
+    assert stat.S_ISSOCK(st.st_mode)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, 0)
+    # nobody (uid 65534) cannot even connect; root can
+    probe = "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print('connected')"
+    out = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            probe,
+            socket_path(mgr.host),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode != 0 and "PermissionError" in out.stderr, out
+    assert mgr.call("status")["host"] == mgr.host
+
+
+def cap_eff(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        line = next(x for x in f if x.startswith("CapEff:"))
+    return int(line.split()[1], 16)
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_an_nf_container_runs_with_least_privilege(
+    managers: Callable[..., ManagerProcess], docker_client: Any
+) -> None:
+    mgr = managers()
+    entry = nf_container.start(docker_client, nf_spec(mgr.host, "forward"))
+    (c,) = nf_container.find(docker_client, mgr.host, "forward")
+    c.reload()
+    hc = c.attrs["HostConfig"]
+    assert c.status == "running" and entry["instance"] >= 0
+    assert hc["NetworkMode"] == "none"
+    assert hc["Privileged"] is False
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["CapDrop"] == ["ALL"] and hc["CapAdd"] == ["SYS_NICE"]
+    assert "no-new-privileges" in hc["SecurityOpt"]
+    # what the kernel grants the running NF process, not just what was asked
+    pid = int(c.attrs["State"]["Pid"])
+    assert cap_eff(pid) == 1 << CAP_SYS_NICE
+    with open("/proc/%d/status" % pid) as f:
+        assert any(x.split() == ["NoNewPrivs:", "1"] for x in f)
+    # and no network interface but loopback in its network namespace
+    with open("/proc/%d/net/dev" % pid) as f:
+        assert [line.split(":")[0].strip() for line in f.readlines()[2:]] == ["lo"]
