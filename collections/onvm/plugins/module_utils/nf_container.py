@@ -158,6 +158,9 @@ def run_kwargs(spec: NFSpec) -> dict[str, Any]:
         cap_add=list(CAPABILITIES),
         volumes=volumes,
         pid_mode="container:" + pidns_name(spec.host),
+        # an NF that dies (killed, or its manager went away) comes back by
+        # itself and registers again; `docker stop` (nf module, scaler) ends it
+        restart_policy={"Name": "unless-stopped"},
     )
     if spec.core is not None:
         kwargs["cpuset_cpus"] = str(spec.core)

@@ -80,6 +80,7 @@ def test_containers_are_hardened_and_share_the_hosts_pid_namespace() -> None:
     assert kw["network_mode"] == "none"
     assert kw["cap_drop"] == ["ALL"] and kw["cap_add"] == ["SYS_NICE"]
     assert kw["read_only"] is True and "no-new-privileges" in kw["security_opt"]
+    assert kw["restart_policy"] == {"Name": "unless-stopped"}
     assert kw["pid_mode"] == "container:onvm-lab1-pidns"
     assert "privileged" not in kw
     assert kw["volumes"]["/etc/r"] == {"bind": "/etc/onvm/fw.rules", "mode": "ro"}
