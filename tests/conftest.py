@@ -5,6 +5,7 @@ everything a test makes is removed after it, pass or fail."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -74,3 +75,20 @@ def redis_server(tag: str) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> Iterator[dict[str, Any]]:
+    """Figures the fault, fuzz and soak tests measure (frames lost per fault,
+    inputs fuzzed, ...); written to $ONVM_RELIABILITY_OUT (bench/reliability.py
+    sets it) at the end of the session, merged into what is there."""
+    figures: dict[str, Any] = {}
+    yield figures
+    out = os.environ.get("ONVM_RELIABILITY_OUT")
+    if out and figures:
+        old: dict[str, Any] = {}
+        if os.path.exists(out):
+            with open(out) as f:
+                old = json.load(f)
+        with open(out, "w") as f:
+            json.dump({**old, **figures}, f, indent=2)

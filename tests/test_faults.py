@@ -1,8 +1,10 @@
-"""Faults, for real: an NF's process killed (-9) under traffic.  The manager
+"""Faults, for real.  An NF's process killed (-9) under traffic: the manager
 stops steering to it within 1 s (its registration connection closes), takes
 back its packets, the flows it had move to the other instance, Docker's
 restart policy brings the service back to its count, every mbuf returns to
-the pool, and the frames lost are exactly those the manager reports."""
+the pool, and the frames lost are exactly those the manager reports.  Redis
+frozen: the data plane forwards on, the scaler backs off, and a queued
+scale request runs exactly once when Redis is back."""
 
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
+from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 from onvm_lab import traffic
 from onvm_lab.manager import ManagerProcess
 from onvm_lab.netns import lab_ports
-from onvm_lab.single_host import nf_spec, wait_until
+from onvm_lab.redis_server import RedisServer
+from onvm_lab.single_host import VERSION, nf_spec, wait_until
+
+from .test_scaling import running as running_of
+from .test_scaling import scaled_host
 
 FLOWS = "1000-60000"
 
@@ -34,7 +41,7 @@ def running(mgr: ManagerProcess, service: str) -> dict[int, dict[str, Any]]:
 @pytest.mark.dataplane
 @pytest.mark.docker
 def test_a_killed_nf_is_replaced_and_what_it_held_is_accounted_for(
-    tag: str, managers: Callable[..., ManagerProcess], docker_client: Any
+    tag: str, managers: Callable[..., ManagerProcess], docker_client: Any, reliability: dict[str, Any]
 ) -> None:
     with lab_ports(tag, 2) as ports:
         mgr = managers([p.vdev(i) for i, p in enumerate(ports)])
@@ -81,9 +88,60 @@ def test_a_killed_nf_is_replaced_and_what_it_held_is_accounted_for(
         assert wait_until(
             lambda: mgr.call("status")["pool"]["avail"] == mgr.call("status")["pool"]["size"], 10
         )
-        print("killed NF: noticed in %.3f s, %d of %d frames lost, all reclaimed" % (noticed, lost, n))
+        reliability["nf_killed_under_traffic"] = {
+            "survived": True,
+            "noticed_s": round(noticed, 3),
+            "frames_sent": n,
+            "frames_lost": lost,
+            "reclaimed_by_manager": reclaimed,
+            "unsteerable": steer_drops,
+        }
 
 
 def _pid(client: Any, name: str) -> int:
     c = client.containers.get(name)
     return int(c.attrs["State"]["Pid"])
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_a_redis_outage_stops_no_packet_and_loses_no_request(
+    tag: str,
+    built: None,
+    docker_client: Any,
+    redis_server: RedisServer,
+    tmp_path: Any,
+    reliability: dict[str, Any],
+) -> None:
+    """Redis frozen (SIGSTOP: it neither answers nor forgets): the chain
+    carries every frame, the scaler backs off without dying; a scale-out
+    request queued before is carried out exactly once when Redis is back."""
+    conf = nc.ServiceConf(image="onvm/forward:%s" % VERSION, shared_core=True)
+    with scaled_host(tag, docker_client, redis_server, tmp_path, "fw", conf) as sc:
+        r = redis_server.client()
+        req = scale_queue.new_request("fw", sc.mgr.host, origin="test")
+        scale_queue.enqueue(r, req)
+        assert redis_server.proc is not None
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)
+        try:
+            sc.start_scaler(in_window=600.0)
+            got = sc.offer(5000, 2500)
+            assert (got["received"], got["dups"]) == (5000, 0)  # no Redis on the packet path
+            log = tmp_path / "scaler.log"
+            assert wait_until(lambda: "redis" in log.read_text().lower(), 30), log.read_text()
+            assert sc.scaler is not None and sc.scaler.poll() is None  # backing off, not dead
+            assert len(running_of(sc.mgr, "fw")) == 1  # nothing started without Redis
+        finally:
+            os.kill(redis_server.proc.pid, signal.SIGCONT)
+        assert wait_until(lambda: (scale_queue.state(r, req.id) or {}).get("state") == "done", 60)
+        assert len(running_of(sc.mgr, "fw")) == 2
+        outs = [e for e in scale_queue.events(r) if e["kind"] == "scale-out"]
+        assert [e["request"] for e in outs] == [req.id]
+        assert r.xlen(scale_queue.stream_key(sc.mgr.host)) == 0
+        reliability["redis_frozen"] = {
+            "survived": True,
+            "frames_sent_during": 5000,
+            "frames_lost_during": 5000 - got["received"],
+            "scale_requests_queued": 1,
+            "scale_requests_run": len(outs),
+        }

@@ -219,38 +219,19 @@ chain_by_spi(const struct onvm_shared *sh, uint32_t spi)
 static int
 nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos, uint8_t *ttl)
 {
-	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(pkt, const struct rte_ether_hdr *);
-	const struct onvm_nsh *nsh;
-	uint32_t spi_si, hdr_len;
-	uint16_t vftl;
-	uint8_t slot, si;
+	struct onvm_nsh_info ni;
+	uint8_t slot;
+	int r = onvm_nsh_parse(rte_pktmbuf_mtod(pkt, const uint8_t *), pkt->data_len, &ni);
 
-	if (pkt->data_len < sizeof(*eth) ||
-	    eth->ether_type != rte_cpu_to_be_16(ONVM_ETHER_TYPE_NSH))
-		return 0;
-	if (pkt->data_len < ONVM_NSH_ENCAP_LEN)
+	if (r <= 0)
+		return r;
+	slot = chain_by_spi(m->sh, ni.spi);
+	if (slot == ONVM_NO_CHAIN || 255 - ni.si >= m->sh->chains[slot].len)
 		return -1;
-	nsh = (const struct onvm_nsh *)(eth + 1);
-	vftl = rte_be_to_cpu_16(nsh->ver_flags_ttl_len);
-	hdr_len = (uint32_t)(vftl & 0x3f) * 4;
-	if ((vftl >> 14) != 0 || hdr_len < sizeof(*nsh) ||
-	    pkt->data_len < sizeof(*eth) + hdr_len + sizeof(struct rte_ether_hdr) ||
-	    nsh->next_proto != ONVM_NSH_NP_ETHERNET)
-		return -1;
-	/* RFC 8300 2.2: each forwarder decrements the TTL and discards a
-	 * packet it brings to 0 (a misconfigured loop dies out). */
-	*ttl = (uint8_t)((vftl >> 6) & 0x3f);
-	if (*ttl <= 1)
-		return -1;
-	(*ttl)--;
-	spi_si = rte_be_to_cpu_32(nsh->spi_si);
-	si = (uint8_t)(spi_si & 0xff);
-	slot = chain_by_spi(m->sh, spi_si >> 8);
-	if (slot == ONVM_NO_CHAIN || 255 - si >= m->sh->chains[slot].len)
-		return -1;
-	rte_pktmbuf_adj(pkt, (uint16_t)(sizeof(*eth) + hdr_len));
+	rte_pktmbuf_adj(pkt, ni.outer_len);
 	*chain = slot;
-	*pos = (uint8_t)(255 - si);
+	*pos = (uint8_t)(255 - ni.si);
+	*ttl = ni.ttl;
 	return 1;
 }
 

@@ -66,6 +66,50 @@ struct onvm_nsh {
 
 #define ONVM_NSH_ENCAP_LEN (sizeof(struct rte_ether_hdr) + sizeof(struct onvm_nsh))
 
+/* What the outer headers of a frame from a fabric link say. */
+struct onvm_nsh_info {
+	uint32_t spi;        /* service path: a chain */
+	uint8_t si;          /* service index: 255 - position in it */
+	uint8_t ttl;         /* TTL left after this hop */
+	uint16_t outer_len;  /* Ethernet + NSH bytes before the inner frame */
+};
+
+/* Parse Ethernet + NSH at the start of `frame` (`len` bytes, the first
+ * segment).  1: an NSH frame, *out filled, the TTL already decremented
+ * (RFC 8300 2.2); 0: not NSH (another EtherType); -1: to drop (truncated,
+ * version not 0, header shorter than its base or longer than the frame,
+ * inner protocol not Ethernet, TTL spent).  Pure: reads nothing past len. */
+static inline int
+onvm_nsh_parse(const uint8_t *frame, uint32_t len, struct onvm_nsh_info *out)
+{
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)frame;
+	const struct onvm_nsh *nsh;
+	uint32_t hdr_len, spi_si;
+	uint16_t vftl;
+	uint8_t ttl;
+
+	if (len < sizeof(*eth) || eth->ether_type != rte_cpu_to_be_16(ONVM_ETHER_TYPE_NSH))
+		return 0;
+	if (len < ONVM_NSH_ENCAP_LEN)
+		return -1;
+	nsh = (const struct onvm_nsh *)(eth + 1);
+	vftl = rte_be_to_cpu_16(nsh->ver_flags_ttl_len);
+	hdr_len = (uint32_t)(vftl & 0x3f) * 4;
+	if ((vftl >> 14) != 0 || hdr_len < sizeof(*nsh) ||
+	    len < sizeof(*eth) + hdr_len + sizeof(struct rte_ether_hdr) ||
+	    nsh->next_proto != ONVM_NSH_NP_ETHERNET)
+		return -1;
+	ttl = (uint8_t)((vftl >> 6) & 0x3f);
+	if (ttl <= 1)
+		return -1;
+	spi_si = rte_be_to_cpu_32(nsh->spi_si);
+	out->spi = spi_si >> 8;
+	out->si = (uint8_t)(spi_si & 0xff);
+	out->ttl = (uint8_t)(ttl - 1);
+	out->outer_len = (uint16_t)(sizeof(*eth) + hdr_len);
+	return 1;
+}
+
 /* Parse "a.b.c.d" or "a.b.c.d/len" into a host-order address and prefix
  * length; 0, or -1 if malformed. */
 static inline int
