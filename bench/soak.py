@@ -88,6 +88,8 @@ def soak(seconds: float, tag: str, kill_every: int = 5) -> dict[str, Any]:
             pool1 = mgr.call("status")["pool"]
             rss1 = rss_kb(mgr.pid)
             status = mgr.call("status")
+            audit = mgr.call("pool_audit")
+            audit.pop("ok", None)
             return {
                 "seconds": seconds,
                 "cycles": cycles,
@@ -106,6 +108,7 @@ def soak(seconds: float, tag: str, kill_every: int = 5) -> dict[str, Any]:
                 # slots, flow table pages); a leak keeps growing after them
                 "manager_rss_kb_half_way": rss_by_cycle[len(rss_by_cycle) // 2] if rss_by_cycle else rss0,
                 "manager_rss_kb_by_cycle": rss_by_cycle,
+                "pool_audit_end": audit,
             }
         finally:
             rx.stop()

@@ -88,6 +88,9 @@ def test_a_killed_nf_is_replaced_and_what_it_held_is_accounted_for(
         assert wait_until(
             lambda: mgr.call("status")["pool"]["avail"] == mgr.call("status")["pool"]["size"], 10
         )
+        # and each one once: no pointer freed twice, none in nobody's hands
+        audit = mgr.call("pool_audit")
+        assert (audit["free"], audit["loose"]) == (audit["total"], 0), audit
         reliability["nf_killed_under_traffic"] = {
             "survived": True,
             "noticed_s": round(noticed, 3),

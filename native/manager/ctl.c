@@ -482,6 +482,34 @@ cmd_drain(struct mgr *m, json_t *req)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* Where every mbuf of the pool is: free, in an instance's ring, or loose by
+ * owner (a leak shows as loose mbufs with no traffic left). */
+static json_t *
+cmd_pool_audit(struct mgr *m)
+{
+	struct pool_audit a;
+	json_t *loose = json_object();
+	unsigned int i;
+	char key[8];
+
+	if (tables_pool_audit(m, &a) < 0) {
+		json_decref(loose);
+		return error_reply("pool_audit: out of memory");
+	}
+	for (i = 0; i <= ONVM_MAX_INSTANCES; i++) {
+		if (a.loose_owner[i] == 0)
+			continue;
+		if (i < ONVM_MAX_INSTANCES)
+			snprintf(key, sizeof(key), "%u", i);
+		else
+			snprintf(key, sizeof(key), "none");
+		json_object_set_new(loose, key, json_integer(a.loose_owner[i]));
+	}
+	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:o}", "ok", 1, "total", (int)a.total, "free",
+			 (int)a.free, "in_rx", (int)a.in_rx, "in_tx", (int)a.in_tx, "loose",
+			 (int)a.loose, "loose_by_owner", loose);
+}
+
 static json_t *
 cmd_service_list(struct mgr *m)
 {
@@ -519,6 +547,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return cmd_remote_del(m, req);
 	if (strcmp(cmd, "drain") == 0)
 		return cmd_drain(m, req);
+	if (strcmp(cmd, "pool_audit") == 0)
+		return cmd_pool_audit(m);
 	if (strcmp(cmd, "chain_set") == 0)
 		return cmd_chain_set(m, req);
 	if (strcmp(cmd, "chain_del") == 0)
@@ -530,7 +560,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return json_pack("{s:b}", "ok", 1);
 	}
 	return error_reply("unknown cmd '%s' (status, nf_list, register, service_add, service_list, "
-			   "remote_set, remote_del, drain, chain_set, chain_del, chain_list, shutdown)", cmd);
+			   "remote_set, remote_del, drain, pool_audit, chain_set, chain_del, chain_list, "
+			   "shutdown)", cmd);
 }
 
 /* ---- socket plumbing ---------------------------------------------------- */

@@ -99,6 +99,15 @@ int tables_remote_set(struct mgr *m, const char *service, const char *host, uint
 		      uint8_t peer_id, uint32_t load, char *err, size_t errlen);
 int tables_remote_find(const struct mgr *m, const char *service, const char *host);
 void tables_inst_exited(struct mgr *m, uint16_t id);
+
+/* Where the pool's mbufs are (best read with no traffic): free (in the
+ * pool's ring or an lcore cache), in an instance's rx or tx ring, or
+ * loose (in nobody's ring: in a process's hands, or lost), by owner tag. */
+struct pool_audit {
+	unsigned int total, free, in_rx, in_tx, loose;
+	unsigned int loose_owner[ONVM_MAX_INSTANCES + 1];   /* last: no owner */
+};
+int tables_pool_audit(struct mgr *m, struct pool_audit *a);
 /* Drain instance id: no new flows (its pinned ones stay); with evict, its
  * flows also move to the other instances.  -1 with err if not running. */
 int tables_drain(struct mgr *m, uint16_t id, bool evict, char *err, size_t errlen);

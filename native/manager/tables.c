@@ -312,6 +312,20 @@ drain_ring(struct mgr *m, struct rte_ring *r)
 	return total;
 }
 
+/* The dead NF was the only consumer of its rx ring and the only producer
+ * of its tx ring.  Killed inside a burst, it may have moved a head without
+ * the matching tail: the entries between them are then in neither state
+ * (a drain from the head skips them, the next producer publishes them).
+ * Nothing else moves those two heads: put them back on their tails. */
+static void
+rings_heal(struct onvm_inst *in)
+{
+	__atomic_store_n(&in->rx->cons.head, __atomic_load_n(&in->rx->cons.tail, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+	__atomic_store_n(&in->tx->prod.head, __atomic_load_n(&in->tx->prod.tail, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+}
+
 static void
 reclaim_scan(struct mgr *m, uint16_t id)
 {
@@ -320,6 +334,8 @@ reclaim_scan(struct mgr *m, uint16_t id)
 	struct scan_arg a = { .m = m, .owner = id, .in_rings = &rings, .mi = mi };
 	unsigned int i;
 
+	if (!(m->sh->inst[id].flags & ONVM_INST_F_REMOTE))
+		rings_heal(&m->sh->inst[id]);
 	m->reclaimed += drain_ring(m, m->sh->inst[id].rx);
 	rings.cap = (size_t)ONVM_MAX_INSTANCES * 2 * ONVM_RING_SIZE;
 	rings.v = malloc(rings.cap * sizeof(*rings.v));
@@ -391,6 +407,102 @@ reclaim_tick(struct mgr *m, uint64_t now)
 			__atomic_store_n(&in->state, ONVM_INST_FREE, __ATOMIC_RELEASE);
 		}
 	}
+}
+
+/* ---- pool audit ---------------------------------------------------------- */
+
+struct audit_arg {
+	struct mgr *m;
+	struct ptr_set free_set, rx_set, tx_set;
+	struct pool_audit *a;
+};
+
+static bool
+in_set(const struct ptr_set *s, uintptr_t key)
+{
+	return bsearch(&key, s->v, s->n, sizeof(key), cmp_ptr) != NULL;
+}
+
+static void
+audit_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned int idx)
+{
+	struct audit_arg *x = arg;
+	uintptr_t key = (uintptr_t)obj;
+	uint16_t owner;
+
+	(void)mp;
+	(void)idx;
+	x->a->total++;
+	if (in_set(&x->free_set, key)) {
+		x->a->free++;
+		return;
+	}
+	if (in_set(&x->rx_set, key)) {
+		x->a->in_rx++;
+		return;
+	}
+	if (in_set(&x->tx_set, key)) {
+		x->a->in_tx++;
+		return;
+	}
+	x->a->loose++;
+	owner = onvm_dp_meta(&x->m->dp, obj)->owner;
+	x->a->loose_owner[owner < ONVM_MAX_INSTANCES ? owner : ONVM_MAX_INSTANCES]++;
+}
+
+int
+tables_pool_audit(struct mgr *m, struct pool_audit *a)
+{
+	struct audit_arg x = { .m = m, .a = a };
+	size_t cap = (size_t)ONVM_MAX_INSTANCES * ONVM_RING_SIZE + 1;
+	unsigned int s, i;
+	int rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	x.rx_set.cap = x.tx_set.cap = cap;
+	x.rx_set.v = malloc(cap * sizeof(uintptr_t));
+	x.tx_set.v = malloc(cap * sizeof(uintptr_t));
+	for (i = 0; i < ONVM_MAX_INSTANCES; i++) {
+		const struct onvm_inst *in = &m->sh->inst[i];
+
+		if (in->rx != NULL && x.rx_set.v != NULL && x.tx_set.v != NULL) {
+			set_add_ring(&x.rx_set, in->rx);
+			set_add_ring(&x.tx_set, in->tx);
+		}
+	}
+	qsort(x.rx_set.v, x.rx_set.n, sizeof(uintptr_t), cmp_ptr);
+	qsort(x.tx_set.v, x.tx_set.n, sizeof(uintptr_t), cmp_ptr);
+	for (s = 0; s < ONVM_MAX_SOCKETS && rc == 0; s++) {
+		struct rte_mempool *mp = m->sh->pool[s];
+		const struct rte_ring *r;
+		unsigned int lc;
+
+		if (mp == NULL)
+			continue;
+		r = mp->pool_data;   /* ring mempool ops: the free mbufs */
+		x.free_set.cap = r->size + (size_t)RTE_MAX_LCORE * RTE_MEMPOOL_CACHE_MAX_SIZE * 3;
+		x.free_set.n = 0;
+		x.free_set.v = malloc(x.free_set.cap * sizeof(uintptr_t));
+		if (x.free_set.v == NULL || x.rx_set.v == NULL || x.tx_set.v == NULL) {
+			rc = -1;
+			break;
+		}
+		set_add_ring(&x.free_set, r);
+		for (lc = 0; mp->local_cache != NULL && lc < RTE_MAX_LCORE; lc++) {
+			const struct rte_mempool_cache *c = &mp->local_cache[lc];
+			unsigned int k;
+
+			for (k = 0; k < c->len && x.free_set.n < x.free_set.cap; k++)
+				x.free_set.v[x.free_set.n++] = (uintptr_t)c->objs[k];
+		}
+		qsort(x.free_set.v, x.free_set.n, sizeof(uintptr_t), cmp_ptr);
+		rte_mempool_obj_iter(mp, audit_obj, &x);
+		free(x.free_set.v);
+		x.free_set.v = NULL;
+	}
+	free(x.rx_set.v);
+	free(x.tx_set.v);
+	return rc;
 }
 
 /* ---- chains ------------------------------------------------------------- */
