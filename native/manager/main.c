@@ -324,6 +324,14 @@ eal_start(struct mgr *m, int argc, char **argv, int extra)
 	return rc;
 }
 
+static void
+owner_none(struct rte_mempool *mp, void *arg, void *obj, unsigned int idx)
+{
+	(void)mp;
+	(void)idx;
+	onvm_dp_meta(arg, obj)->owner = ONVM_OWNER_NONE;
+}
+
 static int
 shared_setup(struct mgr *m, char *err, size_t errlen)
 {
@@ -390,6 +398,12 @@ shared_setup(struct mgr *m, char *err, size_t errlen)
 	__atomic_store_n(&m->sh->magic, ONVM_SHARED_MAGIC, __ATOMIC_RELEASE);
 	m->dp.sh = m->sh;
 	m->dp.meta_off = off;
+	/* Every mbuf starts owned by nobody: a fresh one's metadata is zeros,
+	 * and owner 0 is instance 0 -- whose crash reclaim would then take
+	 * every never-used free mbuf for its own and free it again. */
+	for (s = 0; s < ONVM_MAX_SOCKETS; s++)
+		if (m->sh->pool[s] != NULL)
+			rte_mempool_obj_iter(m->sh->pool[s], owner_none, &m->dp);
 	return 0;
 }
 
