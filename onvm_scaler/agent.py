@@ -40,7 +40,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 
-from . import events, metrics, standins
+from . import events, metrics, restore, standins
 from .config import ConfigError, ScalerConfig, load
 from .detect import Detector
 
@@ -163,11 +163,14 @@ class Agent:
             self.scale_in(svc, view)
         try:
             with CtlClient(self.host) as ctl:
+                restored = restore.sync(ctl, self.config.chains)
+                if restored:
+                    log.info("chains put back on the manager: %s", " ".join(restored))
                 changes = standins.sync(ctl, self.host, view, self.config.fabric)
             if changes:
                 log.info("stand-ins: %s", " ".join(changes))
         except CtlError as e:
-            log.warning("stand-ins: %s", e)
+            log.warning("chains and stand-ins: %s", e)
         self.reclaim(view)
 
     def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.onvm.nfv.plugins.module_utils.chains import ChainSpecError, normalise
 from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import ServiceConf
 
 
@@ -49,6 +50,9 @@ class ScalerConfig:
     fabric: dict[str, str] = field(default_factory=dict)  # peer host -> local fabric port ("portN")
     policy: Policy = field(default_factory=Policy)
     cpus: int = 0  # cores this host gives its NFs (free cores = cpus - their busy shares); 0: all it has
+    chains: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # normalised, put back on a restarted manager
 
 
 class ConfigError(ValueError):
@@ -111,9 +115,19 @@ def parse(data: Any) -> ScalerConfig:
     if isinstance(cpus, bool) or not isinstance(cpus, int) or not 0 <= cpus <= 4096:
         errors.append("cpus: must be a whole number 0-4096 (0: all the machine's)")
         cpus = 0
+    raw_chains = data.get("chains") or {}
+    chains: dict[str, dict[str, Any]] = {}
+    if not isinstance(raw_chains, dict):
+        errors.append("chains: must map chain names to chains")
+    else:
+        for name, spec in raw_chains.items():
+            try:
+                chains[str(name)] = normalise(str(name), spec)
+            except ChainSpecError as e:
+                errors.append("chains: %s" % e)
     if errors:
         raise ConfigError("; ".join(errors))
-    return ScalerConfig(str(data["host"]), services, dict(fabric), policy, cpus)
+    return ScalerConfig(str(data["host"]), services, dict(fabric), policy, cpus, chains)
 
 
 def load(path: str) -> ScalerConfig:

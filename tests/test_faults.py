@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
-from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 from onvm_lab import traffic
 from onvm_lab.manager import ManagerProcess
 from onvm_lab.netns import lab_ports
@@ -28,6 +28,7 @@ from .test_scaling import running as running_of
 from .test_scaling import scaled_host
 
 FLOWS = "1000-60000"
+RESTART_BOUND = 30.0  # seconds from the manager's restart to traffic through the chain again
 
 
 def running(mgr: ManagerProcess, service: str) -> dict[int, dict[str, Any]]:
@@ -154,3 +155,44 @@ def test_a_redis_outage_stops_no_packet_and_loses_no_request(
             "scale_requests_queued": 1,
             "scale_requests_run": len(outs),
         }
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_a_restarted_manager_gets_its_nfs_and_chain_back(
+    tag: str,
+    built: None,
+    docker_client: Any,
+    redis_server: RedisServer,
+    tmp_path: Any,
+    reliability: dict[str, Any],
+) -> None:
+    """The manager killed (-9) and started again (as systemd would): the host
+    leaves the global view, its NF re-attaches by itself (restart policy),
+    the scaler puts its chain back from its config, and the chain carries
+    traffic again within RESTART_BOUND seconds; the host is back in the view."""
+    conf = nc.ServiceConf(image="onvm/forward:%s" % VERSION, shared_core=True)
+    with scaled_host(tag, docker_client, redis_server, tmp_path, "fw", conf) as sc:
+        r = redis_server.client()
+        sc.start_scaler(
+            chains={"web": {"services": ["fw"], "egress": "port1", "match": {"in_port": "port0"}}}
+        )
+        assert (sc.offer(1000, 2000)["received"]) == 1000
+        assert wait_until(lambda: sc.mgr.host in global_view.view(r)["hosts"], 10)
+        assert sc.mgr.proc is not None
+        sc.mgr.proc.kill()
+        sc.mgr.proc.wait()
+        assert wait_until(lambda: sc.mgr.host not in global_view.view(r)["hosts"], 5)  # heartbeat TTL 3 s
+        restarted = time.monotonic()
+        sc.mgr.start()
+        carried = False
+        while not carried and time.monotonic() - restarted < RESTART_BOUND:
+            carried = sc.offer(200, 2000)["received"] == 200
+        back_in = time.monotonic() - restarted
+        assert carried, "no traffic through the chain %.0f s after the restart" % RESTART_BOUND
+        assert [c["name"] for c in sc.mgr.call("chain_list")["chains"]] == ["web"]
+        assert len(running_of(sc.mgr, "fw")) == 1
+        assert wait_until(lambda: sc.mgr.host in global_view.view(r)["hosts"], 10)
+        got = sc.offer(2000, 2000)
+        assert (got["received"], got["dups"]) == (2000, 0)
+        reliability["manager_restarted"] = {"survived": True, "traffic_back_after_s": round(back_in, 1)}

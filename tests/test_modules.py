@@ -96,6 +96,12 @@ def test_nf_chain_and_info_modules(run: ModuleRunner, host: str, docker_client: 
     assert run(onvm_info.main, host=host)["chains"] == []
     assert run(chain.main, host=host, chains=chains)["changed"]
     assert run(chain.main, host=host, chains=chains)["changed"] is False
+    # another spelling of a match the manager reports its own way: applied
+    # once, then left alone (17 is "udp", an address alone is a /32)
+    spelled = {"web": {**chains["web"], "match": {"proto": 17, "dst": "198.18.0.5"}}}
+    assert run(chain.main, host=host, chains=spelled)["changed"]
+    assert run(chain.main, host=host, chains=spelled)["changed"] is False
+    assert run(chain.main, host=host, chains=chains)["changed"]
 
     bad = {"web": {"services": ["fwd", "nosuch"]}, "other": {"services": ["fwd"]}}
     r = run(chain.main, host=host, chains=bad)

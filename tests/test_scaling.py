@@ -64,7 +64,7 @@ class Scaled:
         self.scaler: subprocess.Popen[bytes] | None = None
         self.metrics_port = free_port()
 
-    def start_scaler(self, **policy: float) -> None:
+    def start_scaler(self, chains: dict[str, Any] | None = None, **policy: float) -> None:
         conf = {
             "host": self.mgr.host,
             "services": {
@@ -77,6 +77,7 @@ class Scaled:
                 }
             },
             "policy": {"window": 0.5, "in_window": 2.0, "cooldown": 2.0, "drain_bound": 1.0, **policy},
+            "chains": chains or {},
         }
         path = self.tmp / "scaler.json"
         path.write_text(json.dumps(conf))

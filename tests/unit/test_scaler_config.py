@@ -297,3 +297,51 @@ def test_load_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 def test_services_that_are_not_a_mapping_are_refused() -> None:
     with pytest.raises(ConfigError):
         parse({"host": "h", "services": ["fw"]})
+
+
+def test_chains_are_kept_normalised_for_a_restarted_manager() -> None:
+    data = good()
+    data["chains"] = {"web": {"services": ["fw"], "match": {"in_port": "port0", "proto": 17}, "egress": 1}}
+    cfg = parse(data)
+    assert cfg.chains == {
+        "web": {
+            "services": ["fw"],
+            "match": {"in_port": 0, "proto": "udp"},
+            "egress": "port1",
+            "ingress": True,
+        }
+    }
+    assert parse(good()).chains == {}
+
+
+@pytest.mark.parametrize(
+    ("chains", "message"),
+    [
+        (["web"], "chains: must map chain names to chains"),
+        ({"web": {"services": []}}, "chains: chain web: services must be a non-empty list"),
+        ({"web": {"services": ["fw"], "colour": 1}}, "chains: chain web: unknown key(s) colour"),
+    ],
+)
+def test_malformed_chains_are_refused(chains: Any, message: str) -> None:
+    data = good()
+    data["chains"] = chains
+    assert message in refused(data)
+
+
+def test_what_the_role_writes_is_what_the_daemon_reads() -> None:
+    """roles/onvm_scaler writes filter onvm.nfv.scaler_config's output; the
+    daemon parses it: services, fabric and this host's chains survive."""
+    from ansible_collections.onvm.nfv.plugins.module_utils.config import scaler_config
+
+    services = {"fw": {"image": "onvm/firewall:0.1.0", "instances": 1, "max_instances": 2}}
+    chains = {
+        "web": {"services": ["fw"], "match": {"in_port": "port0"}, "egress": "port1", "ingress_host": "lab1"}
+    }
+    written = json.loads(
+        json.dumps(scaler_config("lab2", services, {"lab1": "f-lab1"}, 2, {"window": 1.0}, 2, chains))
+    )
+    cfg = parse(written)
+    assert (cfg.host, cfg.cpus, cfg.fabric) == ("lab2", 2, {"lab1": "port2"})
+    assert (cfg.services["fw"].min, cfg.services["fw"].max) == (1, 2)
+    # classified into only on its ingress host: lab2 gets it by NSH
+    assert cfg.chains["web"]["ingress"] is False and cfg.chains["web"]["match"] == {"in_port": 0}

@@ -31,6 +31,14 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         raise ChainSpecError("chain %s: match: unknown key(s) %s" % (name, ", ".join(sorted(bad))))
     if isinstance(match.get("in_port"), str) and match["in_port"].startswith("port"):
         match["in_port"] = int(match["in_port"][4:])
+    if "proto" in match:
+        match["proto"] = _proto(match["proto"])
+    for key in ("src", "dst"):
+        if isinstance(match.get(key), str):
+            if match[key].endswith("/0"):
+                del match[key]  # any address: the manager stores no prefix
+            elif "/" not in match[key]:
+                match[key] += "/32"
     egress = spec.get("egress")
     if isinstance(egress, int):
         egress = "port%d" % egress
@@ -43,6 +51,15 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("spi") is not None:
         out["spi"] = int(spec["spi"])
     return out
+
+
+def _proto(value: Any) -> Any:
+    """A protocol as the manager reports it: "udp", "tcp", else its number."""
+    names = {"udp": 17, "tcp": 6, "icmp": 1}
+    number = names.get(value.lower(), value) if isinstance(value, str) else value
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
+    return {17: "udp", 6: "tcp"}.get(number, number) if isinstance(number, int) else value
 
 
 def remote_diff(nfs: list[dict[str, Any]], want: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:

@@ -181,15 +181,19 @@ def scaler_config(
     first_fabric_port: int,
     policy: dict[str, Any] | None = None,
     cpus: int = 0,
+    chains: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """onvm-scaler's configuration for ``host`` (its --config file).  A
     service's instances go from ``instances`` (what deploy.yml keeps at
     least, so the scaler never goes below it) to ``max_instances``; each
     instance is specified exactly as the ``nf`` module specifies it, so that
-    neither replaces the other's."""
+    neither replaces the other's.  ``chains``: this host's chains as the
+    chain module sets them (host_chains), which the scaler puts back on a
+    restarted manager."""
     return {
         "host": host,
         "cpus": cpus,
+        "chains": host_chains(chains, host),
         "policy": dict(policy or {}),
         "fabric": fabric_ports(fabric, first_fabric_port),
         "services": {

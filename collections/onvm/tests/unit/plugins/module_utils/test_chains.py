@@ -20,6 +20,27 @@ def test_normalise_matches_what_the_manager_reports() -> None:
 
 
 @pytest.mark.parametrize(
+    ("declared", "reported"),
+    [
+        ({"proto": "UDP"}, {"proto": "udp"}),
+        ({"proto": 17}, {"proto": "udp"}),
+        ({"proto": "6"}, {"proto": "tcp"}),
+        ({"proto": "icmp"}, {"proto": 1}),
+        ({"proto": 47}, {"proto": 47}),
+        ({"src": "10.1.2.3"}, {"src": "10.1.2.3/32"}),
+        ({"dst": "198.18.0.0/15"}, {"dst": "198.18.0.0/15"}),
+        ({"dst": "0.0.0.0/0"}, {}),
+    ],
+)
+def test_normalise_spells_a_match_as_the_manager_does(
+    declared: dict[str, object], reported: dict[str, object]
+) -> None:
+    """A chain declared with another spelling of the same match is not
+    re-set on every run (the manager's chain_list is what it is compared to)."""
+    assert ch.normalise("c", {"services": ["fw"], "match": declared})["match"] == reported
+
+
+@pytest.mark.parametrize(
     ("spec", "message"),
     [
         ({"services": []}, "non-empty list"),
