@@ -8,6 +8,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${ONVM_BUILD_DIR:-$top/build}
+# shellcheck source=native/docker/image-build.sh
+. "$here/image-build.sh"
 
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$top/native" >/dev/null
@@ -32,17 +34,5 @@ for nf in "${nfs[@]}"; do
 		exit 2
 	fi
 	cp "$build/$bin" "$ctx/nf"
-	before=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version" 2>/dev/null || true)
-	if ! out=$(docker build -q --build-arg NF="$nf" --build-arg VERSION="$version" \
-		-t "onvm/$nf:$version" -t "onvm/$nf:latest" "$ctx" 2>&1); then
-		echo "$out" >&2
-		exit 1
-	fi
-	after=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version")
-	# "built" only when the image changed: Ansible reports changed on it
-	if [ "$before" = "$after" ]; then
-		echo "onvm/$nf:$version unchanged"
-	else
-		echo "onvm/$nf:$version built"
-	fi
+	onvm_image_build "$nf" "$version" "$ctx" --build-arg NF="$nf" --build-arg VERSION="$version"
 done

@@ -9,6 +9,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${ONVM_BUILD_DIR:-$top/build}
+# shellcheck source=native/docker/image-build.sh
+. "$here/image-build.sh"
 nf=${1:?usage: build-python-image.sh NF}
 script=$top/native/nfs/$nf/$nf.py
 [ -f "$script" ] || { echo "build-python-image: no $script" >&2; exit 2; }
@@ -51,14 +53,4 @@ COPY rootfs/ /
 ENV PYTHONPATH=/opt/onvm/py PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LD_LIBRARY_PATH=$libdir
 ENTRYPOINT ["$py", "/opt/onvm/nf.py"]
 DOCKERFILE
-before=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version" 2>/dev/null || true)
-if ! out=$(docker build -q -t "onvm/$nf:$version" -t "onvm/$nf:latest" "$ctx" 2>&1); then
-	echo "$out" >&2
-	exit 1
-fi
-after=$(docker image inspect -f '{{.Id}}' "onvm/$nf:$version")
-if [ "$before" = "$after" ]; then
-	echo "onvm/$nf:$version unchanged"
-else
-	echo "onvm/$nf:$version built"
-fi
+onvm_image_build "$nf" "$version" "$ctx"
