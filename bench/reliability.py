@@ -2,9 +2,10 @@
 """Reliability figures: runs the fault, fuzz, soak, security and bad-input
 tests (the same ones CI runs) and collects what they measured: faults
 survived and frames lost per fault, inputs fuzzed, bad inputs refused.
-Writes bench/results/reliability.json.
+With --lab it also runs the three-host lab (molecule test -s lab, whose
+last verify step loses a host).  Writes bench/results/reliability.json.
 
-    .venv/bin/python bench/reliability.py [--fuzz-seconds 20]
+    .venv/bin/python bench/reliability.py [--fuzz-seconds 20] [--lab]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FILES = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fuzz-seconds", type=int, default=20)
+    ap.add_argument("--lab", action="store_true", help="also run molecule's lab scenario (host loss)")
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "reliability.json"))
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,8 +59,6 @@ def main() -> int:
             cwd=REPO,
             env=env,
         ).returncode
-        with open(figures_path) as f:
-            figures = json.load(f)
         cases = ET.parse(junit).getroot().iter("testcase")
         outcome: dict[str, dict[str, int]] = {g: {"passed": 0, "failed": 0} for g in FILES}
         for case in cases:
@@ -68,6 +68,16 @@ def main() -> int:
                 continue
             failed = case.find("failure") is not None or case.find("error") is not None
             outcome[group]["failed" if failed else "passed"] += 1
+        if args.lab:
+            lab = subprocess.run(
+                [os.path.join(REPO, ".venv/bin/molecule"), "test", "-s", "lab"], cwd=REPO, env=env
+            )
+            with open(figures_path) as f:
+                ok = lab.returncode == 0 and "host_loss" in json.load(f)
+            outcome["host_loss"] = {"passed": int(ok), "failed": int(not ok)}
+            rc = rc or lab.returncode
+        with open(figures_path) as f:
+            figures = json.load(f)
     print("pytest exit %d" % rc)
     for group, o in outcome.items():
         print("  %-10s %3d passed, %d failed" % (group, o["passed"], o["failed"]))
@@ -79,6 +89,8 @@ def main() -> int:
         "every bad input refused, nothing changed": outcome["bad_inputs"]["failed"] == 0,
         "least privilege checked": outcome["security"]["failed"] == 0,
     }
+    if args.lab:
+        checks["host loss survived, nothing lost after it"] = outcome["host_loss"]["passed"] == 1
     report(checks, {"bench": "reliability", "tests": outcome, "figures": figures}, args.out)
     return 0 if rc == 0 else 1
 

@@ -13,7 +13,10 @@ roles/onvm_scaler) it also:
     queues the request on the chosen host's Redis Stream;
   - finds services with an instance too many and, when the least loaded one
     is here, queues its drain-and-stop on its own stream;
-  - keeps the manager's stand-ins for other hosts' instances current;
+  - keeps the manager's stand-ins for other hosts' instances current (a
+    lost host's are drained: no new or old flow goes there);
+  - when a host it saw is lost, starts again elsewhere the instances of
+    services that fell under their cluster minimum (onvm_scaler.replace);
   - re-places requests queued on hosts that died;
   - serves its own stream in a worker thread (onvm_scaler.worker).
 No manager, no heartbeat: the host drops out of the view.  Redis down: it
@@ -35,12 +38,13 @@ from typing import Any
 
 import redis
 
+from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, placement
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 
-from . import events, metrics, restore, standins
+from . import events, metrics, replace, restore, standins
 from .config import ConfigError, ScalerConfig, load
 from .detect import Detector
 
@@ -76,6 +80,8 @@ class Agent:
         self.config = config
         self.detector = Detector(config.policy) if config else None
         self.full_logged: dict[str, float] = {}
+        self.losses = replace.LossTracker()
+        self.below_reported: set[tuple[str, str]] = set()
         # what the metrics endpoint serves: the newest snapshot and rates
         self.latest: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
 
@@ -161,12 +167,21 @@ class Agent:
             self.scale_out(now, svc, view)
         for svc in self.detector.surplus(now):
             self.scale_in(svc, view)
+        lost = self.losses.observe(view)
+        for h in [h for h in lost if global_view.has_left(self.redis, h)]:
+            self.losses.forget(h)
+            del lost[h]
+        for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
+            self.replace(svc, n, view, sorted(h for h, ran in lost.items() if svc in ran))
         try:
             with CtlClient(self.host) as ctl:
-                restored = restore.sync(ctl, self.config.chains)
+                have = ch.current(ctl)
+                restored = restore.sync(ctl, self.config.chains, have)
                 if restored:
                     log.info("chains put back on the manager: %s", " ".join(restored))
-                changes = standins.sync(ctl, self.host, view, self.config.fabric)
+                named = {s for c in have.values() for s in c["services"]}
+                named |= {s for c in restored for s in self.config.chains[c]["services"]}
+                changes = standins.sync(ctl, self.host, view, self.config.fabric, named)
             if changes:
                 log.info("stand-ins: %s", " ".join(changes))
         except CtlError as e:
@@ -202,9 +217,64 @@ class Agent:
         )
         self.detector.reset(svc)
 
+    def replace(self, svc: str, n: int, view: dict[str, Any], lost: list[str]) -> None:
+        """Start ``n`` instances of ``svc`` on live hosts that declare it,
+        the lost hosts' share; one scaler acts (the service's cooldown)."""
+        assert self.config is not None
+        lim = self.limits(view, svc)
+        hosts = {h: dict(info) for h, info in view["hosts"].items()}
+        plan: list[placement.Placement] = []
+        for _ in range(n):
+            ok = {h for h, (have, _, hi) in lim.items() if have + sum(p.host == h for p in plan) < hi}
+            where = placement.place(
+                {"hosts": hosts, "services": view["services"]}, svc, self.host, exclude=set(hosts) - ok
+            )
+            if where.host is None:
+                break
+            plan.append(where)
+            hosts[where.host]["free_cores"] = where.free_cores - 1.0
+        if len(plan) < n and (svc, ",".join(lost)) not in self.below_reported:
+            self.below_reported.add((svc, ",".join(lost)))  # once per loss, not every tick
+            detail = "no live host declares %s with room for %d more" % (svc, n - len(plan))
+            log.warning(
+                "%s lost with %s, under its minimum of %d: %s",
+                svc,
+                ",".join(lost),
+                self.config.cluster_min.get(svc, 0),
+                detail,
+            )
+            events.emit(self.redis, "below-min", svc, lost=",".join(lost), detail=detail, origin=self.host)
+        if not plan or not self.cooldown(svc):
+            return
+        for where in plan:
+            req = q.new_request(svc, where.host, self.host)
+            q.enqueue(self.redis, req)
+            log.info(
+                "%s lost with %s: one more on %s (%s), request %s",
+                svc,
+                ",".join(lost),
+                where.host,
+                where.reason,
+                req.id,
+            )
+            events.emit(
+                self.redis,
+                "replace-requested",
+                svc,
+                host=where.host,
+                reason=where.reason,
+                lost=",".join(lost),
+                origin=self.host,
+                request=req.id,
+            )
+
     def scale_in(self, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None
-        # the least loaded instance among hosts above their min; its host acts
+        # never under the cluster's minimum (a lost host's share re-placed
+        # here is not a surplus); the least loaded instance among hosts
+        # above their min; its host acts
+        if len(view["services"].get(svc, [])) <= self.config.cluster_min.get(svc, 0):
+            return
         lim = self.limits(view, svc)
         insts = [
             i
@@ -278,6 +348,10 @@ class Agent:
                 log.warning("redis: %s; retrying in %.1f s", e, backoff)
                 backoff = min(backoff * 2, 5.0)
             time.sleep(backoff)
+        try:
+            global_view.leave(self.redis, self.host, events.now_ms())
+        except redis.RedisError as e:
+            log.warning("could not leave the view (the others will see this host lost): %s", e)
         return 0
 
 

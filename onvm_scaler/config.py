@@ -53,6 +53,8 @@ class ScalerConfig:
     chains: dict[str, dict[str, Any]] = field(
         default_factory=dict
     )  # normalised, put back on a restarted manager
+    # service -> instances the whole cluster keeps (re-placed when a host is lost); none: this host's min
+    cluster_min: dict[str, int] = field(default_factory=dict)
 
 
 class ConfigError(ValueError):
@@ -125,9 +127,19 @@ def parse(data: Any) -> ScalerConfig:
                 chains[str(name)] = normalise(str(name), spec)
             except ChainSpecError as e:
                 errors.append("chains: %s" % e)
+    raw_min = data.get("cluster_min")
+    if raw_min is None:
+        cluster_min = {n: s.min for n, s in services.items()}
+    elif isinstance(raw_min, dict) and all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 4096 for v in raw_min.values()
+    ):
+        cluster_min = {str(k): int(v) for k, v in raw_min.items()}
+    else:
+        errors.append("cluster_min: must map service names to whole numbers 0-4096")
+        cluster_min = {}
     if errors:
         raise ConfigError("; ".join(errors))
-    return ScalerConfig(str(data["host"]), services, dict(fabric), policy, cpus, chains)
+    return ScalerConfig(str(data["host"]), services, dict(fabric), policy, cpus, chains, cluster_min)
 
 
 def load(path: str) -> ScalerConfig:

@@ -14,10 +14,9 @@ from typing import Any
 from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
 
 
-def sync(ctl: Any, want: Mapping[str, dict[str, Any]]) -> list[str]:
-    """Set the chains of ``want`` (normalised) that the manager lacks;
-    returns their names."""
-    have = ch.current(ctl)
+def sync(ctl: Any, want: Mapping[str, dict[str, Any]], have: Mapping[str, Any]) -> list[str]:
+    """Set the chains of ``want`` (normalised) that the manager lacks
+    (``have``: its chains, chains.current()); returns their names."""
     changes = {"set": sorted(n for n in want if n not in have), "delete": []}
     if not changes["set"]:
         return []

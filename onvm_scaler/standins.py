@@ -29,14 +29,16 @@ def wanted(
     return out
 
 
-def sync(ctl: Any, host: str, view: Mapping[str, Any], fabric: Mapping[str, str]) -> list[str]:
-    """Bring the manager's stand-ins in line with the view; returns what
-    changed.  A stand-in for a host that is up but runs no instance of the
-    service now (scaled in to 0, or none yet) is drained with its flows moved at
-    once -- nothing there would take them -- and revived by the next
-    remote_set when instances are back.  Stand-ins are never deleted here:
-    their set is the inventory's (the chain module's)."""
-    chain_services = {s for c in ctl.call("chain_list")["chains"] for s in c["services"]}
+def sync(
+    ctl: Any, host: str, view: Mapping[str, Any], fabric: Mapping[str, str], chain_services: set[str]
+) -> list[str]:
+    """Bring the manager's stand-ins in line with the view (``chain_services``:
+    the services this host's chains name); returns what changed.  A stand-in
+    for a host that runs no instance of the service now (scaled in to 0, none
+    yet) or that is gone from the view (lost, or not up yet) is drained with
+    its flows moved at once -- nothing there would take them -- and revived
+    by the next remote_set when instances are back.  Stand-ins are never
+    deleted here: their set is the inventory's (the chain module's)."""
     want = wanted(host, chain_services, view, fabric)
     have = {
         (n["service"], n["remote_host"]): n
@@ -50,11 +52,8 @@ def sync(ctl: Any, host: str, view: Mapping[str, Any], fabric: Mapping[str, str]
             ctl.call("remote_set", service=svc, host=h, port=fabric[h], load=load)
             if cur is None or cur["state"] != "running":
                 changes.append("+%s@%s" % (svc, h))
-    alive = view.get("hosts") or {}
     for (svc, h), cur in have.items():
-        # a host that is up and runs none; one not (yet) in the view is left
-        # as it is (hosts that fail are issue 8's, not the scaler's)
-        if (svc, h) not in want and h in alive and svc in chain_services and cur["state"] == "running":
+        if (svc, h) not in want and svc in chain_services and cur["state"] == "running":
             ctl.call("drain", instance=cur["instance"], evict=True)
             changes.append("-%s@%s" % (svc, h))
     return changes

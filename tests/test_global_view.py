@@ -93,3 +93,29 @@ def test_view_follows_the_host_and_drops_it_within_the_ttl(
                 p.wait(10)
     assert gone_after <= global_view.HEARTBEAT_TTL_MS / 1000 + 0.5, gone_after
     print("host dropped out %.2f s after its last agent stopped" % gone_after, file=sys.stderr)
+
+
+def test_a_host_that_stops_cleanly_leaves_at_once_and_is_not_lost(
+    managers: Callable[..., ManagerProcess], redis_server: RedisServer
+) -> None:
+    """SIGTERM (undeploy): the agent takes its host out of the view at once
+    and marks it left, so the others do not start its instances elsewhere;
+    the host's next heartbeat clears the mark."""
+    mgr = managers()
+    client = redis.Redis.from_url(redis_server.url)
+    agents = [agent(mgr.host, redis_server.url)]
+    try:
+        assert wait_until(lambda: mgr.host in global_view.view(client)["hosts"], 20)
+        agents[0].terminate()
+        assert agents[0].wait(10) == 0
+        # no waiting for the TTL: gone as soon as the agent has exited
+        assert mgr.host not in global_view.view(client)["hosts"]
+        assert global_view.has_left(client, mgr.host)
+        agents.append(agent(mgr.host, redis_server.url))
+        assert wait_until(lambda: mgr.host in global_view.view(client)["hosts"], 20)
+        assert not global_view.has_left(client, mgr.host)
+    finally:
+        for p in agents:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)

@@ -345,3 +345,31 @@ def test_what_the_role_writes_is_what_the_daemon_reads() -> None:
     assert (cfg.services["fw"].min, cfg.services["fw"].max) == (1, 2)
     # classified into only on its ingress host: lab2 gets it by NSH
     assert cfg.chains["web"]["ingress"] is False and cfg.chains["web"]["match"] == {"in_port": 0}
+
+
+def test_the_cluster_minimum_sums_every_hosts_instances() -> None:
+    """The role passes every inventory host's services: a service's cluster
+    minimum is what the scalers keep when a host is lost."""
+    from ansible_collections.onvm.nfv.plugins.module_utils.config import scaler_config
+
+    cluster = {
+        "lab1": {"slow": {"image": "onvm/slow:0.1.0", "instances": 0}},
+        "lab2": {"slow": {"image": "onvm/slow:0.1.0"}, "ids": {"image": "onvm/forward:0.1.0"}},
+        "lab3": {"slow": {"image": "onvm/slow:0.1.0", "instances": 1}},
+    }
+    cfg = parse(json.loads(json.dumps(scaler_config("lab2", cluster["lab2"], {}, 2, cluster=cluster))))
+    assert cfg.cluster_min == {"ids": 1, "slow": 2}
+
+
+def test_without_a_cluster_minimum_the_hosts_own_is_kept() -> None:
+    data = good()
+    data.pop("cluster_min", None)
+    cfg = parse(data)
+    assert cfg.cluster_min == {n: s.min for n, s in cfg.services.items()}
+
+
+@pytest.mark.parametrize("bad", [[1], {"slow": -1}, {"slow": "2"}, {"slow": True}, {"slow": 5000}])
+def test_a_malformed_cluster_minimum_is_refused(bad: Any) -> None:
+    data = good()
+    data["cluster_min"] = bad
+    assert "cluster_min: must map service names to whole numbers 0-4096" in refused(data)

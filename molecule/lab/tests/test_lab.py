@@ -188,3 +188,94 @@ def test_the_lab_sshd_takes_only_the_lab_key(tmp_path: Any) -> None:
             timeout=30,
         )
         assert ok.returncode == 0, ok.stderr
+
+
+def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_again() -> None:
+    """Host loss (last: destroy follows): lab3's manager and scaler killed -9
+    and its links down.  Within 3 s lab3 is out of the view; lab1's and
+    lab2's stand-ins for lab3 stop taking flows (traffic into the scale chain
+    all arrives, none sent to the dead host); slow, declared 0 + 1 + 1 in the
+    inventory, is back to 2 on the live hosts; forward, which only lab3
+    declares, is reported under its minimum with nowhere to go."""
+    import json as json_
+    import os
+    import subprocess
+    import time
+
+    import redis
+
+    from ansible_collections.onvm.nfv.plugins.module_utils import global_view, onvm_ctl, scale_queue
+    from onvm_lab import scale_demo
+    from onvm_lab.single_host import wait_until
+
+    r = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
+    assert wait_until(lambda: scale_demo.slow_instances(r) == {"lab2": 1, "lab3": 1}, 60)
+    seen = {e["id"] for e in scale_queue.events(r, 1000)}
+    ns = "onvm-lab3"
+    links = [
+        line.split(":")[1].strip().split("@")[0]
+        for line in subprocess.run(
+            ["ip", "-n", ns, "-o", "link", "show", "up"], check=True, capture_output=True, text=True
+        ).stdout.splitlines()
+    ]
+    links = [name for name in links if name != "lo"]
+    assert "mgmt0" in links
+
+    def standins_to_lab3(host: str) -> list[int]:
+        nfs = onvm_ctl.call(host, "nf_list")["nfs"]
+        return [n["instance"] for n in nfs if n.get("remote_host") == "lab3" and n["state"] == "running"]
+
+    assert standins_to_lab3("lab1") and standins_to_lab3("lab2")
+    offer = scale_demo.Offer()
+    try:
+        t0 = time.monotonic()
+        for pattern in ("^[^ ]*/onvm-mgr --host lab3 ", "onvm-scaler --host lab3 "):
+            assert subprocess.run(["pkill", "-9", "-f", pattern]).returncode == 0, pattern
+        for name in links:
+            subprocess.run(["ip", "-n", ns, "link", "set", name, "down"], check=True)
+        assert wait_until(lambda: "lab3" not in global_view.view(r)["hosts"], 10)
+        out_of_view = time.monotonic() - t0
+        # the heartbeat's TTL is 3 s from the last one, sent before the kill
+        assert out_of_view <= 3.2, out_of_view
+        assert wait_until(lambda: not standins_to_lab3("lab1") and not standins_to_lab3("lab2"), 5)
+        routes_stopped = time.monotonic() - t0
+        # flows never seen before, 1,000/s (one slow takes 2,000/s): every
+        # one arrives at a live host's port1, none is sent towards lab3
+        got = offer(4000, 1000.0)
+        assert got == {"sent": 4000, "received": 4000, "dups": 0}, got
+        assert wait_until(lambda: sum(scale_demo.slow_instances(r).values()) == 2, 30)
+        placed_again = time.monotonic() - t0
+        slow = scale_demo.slow_instances(r)
+        assert set(slow) <= {"lab1", "lab2"}, slow
+        new = [e for e in scale_queue.events(r, 1000) if e["id"] not in seen]
+        asked = [e for e in new if e["kind"] == "replace-requested"]
+        assert [(e["service"], e["lost"]) for e in asked] == [("slow", "lab3")], asked
+        assert asked[0]["host"] in ("lab1", "lab2")
+        started = [e for e in new if e["kind"] == "scale-out" and e.get("request") == asked[0]["request"]]
+        assert len(started) == 1, new
+        below = [e for e in new if e["kind"] == "below-min"]
+        assert below and {e["service"] for e in below} == {"forward"}, below
+        assert "no live host declares forward" in below[0]["detail"]
+    finally:
+        offer.close()
+        for name in links:  # destroy reaches lab3 over SSH to undeploy it
+            subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=False)
+    figures = {
+        "host_loss": {
+            "out_of_view_s": round(out_of_view, 2),
+            "stand_ins_stopped_s": round(routes_stopped, 2),
+            "placed_again_s": round(placed_again, 2),
+            "frames_sent_after_loss": got["sent"],
+            "frames_lost_after_loss": got["sent"] - got["received"],
+            "placed_on": sorted(slow),
+        }
+    }
+    print(figures)
+    out = os.environ.get("ONVM_RELIABILITY_OUT")
+    if out:  # bench/reliability.py --lab
+        old: dict[str, Any] = {}
+        if os.path.exists(out):
+            with open(out) as f:
+                old = json_.load(f)
+        with open(out, "w") as f:
+            json_.dump({**old, **figures}, f, indent=2)

@@ -182,6 +182,7 @@ def scaler_config(
     policy: dict[str, Any] | None = None,
     cpus: int = 0,
     chains: dict[str, Any] | None = None,
+    cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """onvm-scaler's configuration for ``host`` (its --config file).  A
     service's instances go from ``instances`` (what deploy.yml keeps at
@@ -189,11 +190,19 @@ def scaler_config(
     instance is specified exactly as the ``nf`` module specifies it, so that
     neither replaces the other's.  ``chains``: this host's chains as the
     chain module sets them (host_chains), which the scaler puts back on a
-    restarted manager."""
+    restarted manager.  ``cluster``: every inventory host -> its
+    onvm_services; a service's cluster minimum (the sum of their
+    ``instances``) is what the scalers keep when a host is lost."""
+    everyone = cluster if cluster else {host: services}
+    cluster_min: dict[str, int] = {}
+    for svcs in everyone.values():
+        for name, s in (svcs or {}).items():
+            cluster_min[name] = cluster_min.get(name, 0) + int(s.get("instances", 1))
     return {
         "host": host,
         "cpus": cpus,
         "chains": host_chains(chains, host),
+        "cluster_min": dict(sorted(cluster_min.items())),
         "policy": dict(policy or {}),
         "fabric": fabric_ports(fabric, first_fabric_port),
         "services": {

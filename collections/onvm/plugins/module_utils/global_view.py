@@ -7,8 +7,11 @@ Layout (one writer per host: its scaler agent):
   onvm:host:<host>    hash: cpus, free_cores, updated_ms (expires with it)
   onvm:inst:<host>    hash: instance id -> JSON of service, state, rates, busy
   onvm:svc:<service>  sorted set of "<host>/<instance>", score = last seen ms
+  onvm:left:<host>    set by a host that stops cleanly (undeploy), for LEFT_TTL_MS
 A host that stops heartbeating drops out of every read after the TTL; its
-stale members are pruned by the next writer of that service.
+stale members are pruned by the next writer of that service.  One that
+leaves cleanly drops out at once and is not lost: the other scalers do not
+start its instances again elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 from typing import Any
 
 HEARTBEAT_TTL_MS = 3000
+LEFT_TTL_MS = 60_000
 PREFIX = "onvm"
 
 
@@ -63,6 +67,7 @@ def publish(r: Any, host: str, cpus: int, instances: list[dict[str, Any]], now_m
     busy = sum(i["busy"] for i in instances)
     p = r.pipeline(transaction=True)
     p.set(_k("alive", host), now_ms, px=HEARTBEAT_TTL_MS)
+    p.delete(_k("left", host))
     p.delete(_k("host", host), _k("inst", host))
     p.hset(
         _k("host", host),
@@ -76,6 +81,18 @@ def publish(r: Any, host: str, cpus: int, instances: list[dict[str, Any]], now_m
         p.zadd(_k("svc", i["service"]), {"%s/%d" % (host, i["instance"]): now_ms})
         p.zremrangebyscore(_k("svc", i["service"]), 0, now_ms - HEARTBEAT_TTL_MS)
     p.execute()
+
+
+def leave(r: Any, host: str, now_ms: int) -> None:
+    """``host`` stops cleanly: out of the view at once, and not lost."""
+    p = r.pipeline(transaction=True)
+    p.set(_k("left", host), now_ms, px=LEFT_TTL_MS)
+    p.delete(_k("alive", host), _k("host", host), _k("inst", host))
+    p.execute()
+
+
+def has_left(r: Any, host: str) -> bool:
+    return bool(r.exists(_k("left", host)))
 
 
 def alive_hosts(r: Any) -> list[str]:

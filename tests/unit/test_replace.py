@@ -1,0 +1,67 @@
+"""onvm_scaler.replace: which hosts are lost and which of their services
+must be started again elsewhere (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onvm_scaler.replace import LossTracker, missing
+
+
+def view(hosts: list[str], *insts: tuple[str, str]) -> dict[str, Any]:
+    services: dict[str, list[dict[str, Any]]] = {}
+    for n, (svc, host) in enumerate(insts):
+        services.setdefault(svc, []).append({"service": svc, "host": host, "instance": n})
+    return {"hosts": {h: {"free_cores": 1.0} for h in hosts}, "services": services}
+
+
+FULL = view(["lab1", "lab2", "lab3"], ("fw", "lab1"), ("slow", "lab2"), ("slow", "lab3"), ("fwd", "lab3"))
+WITHOUT_LAB3 = view(["lab1", "lab2"], ("fw", "lab1"), ("slow", "lab2"))
+
+
+def test_a_host_seen_and_gone_is_lost_with_what_it_ran() -> None:
+    t = LossTracker()
+    assert t.observe(FULL) == {}
+    assert t.observe(WITHOUT_LAB3) == {"lab3": {"slow", "fwd"}}
+
+
+def test_a_host_never_seen_is_nobodys_loss() -> None:
+    """At deploy time the hosts come up one by one: not yet up is not lost."""
+    t = LossTracker()
+    assert t.observe(WITHOUT_LAB3) == {}
+    assert t.observe(WITHOUT_LAB3) == {}
+
+
+def test_a_host_that_returns_is_no_longer_lost() -> None:
+    t = LossTracker()
+    t.observe(FULL)
+    t.observe(WITHOUT_LAB3)
+    assert t.observe(FULL) == {}
+
+
+def test_a_lost_host_is_remembered_with_what_it_last_ran() -> None:
+    t = LossTracker()
+    t.observe(FULL)
+    t.observe(view(["lab1", "lab2", "lab3"], ("fw", "lab1"), ("slow", "lab2"), ("fwd", "lab3")))
+    assert t.observe(WITHOUT_LAB3) == {"lab3": {"fwd"}}
+
+
+def test_only_services_under_their_minimum_are_started_again() -> None:
+    lost = {"lab3": {"slow", "fwd"}}
+    # slow: 2 in the cluster, 1 left; fwd: none left; fw: not the lost host's
+    assert missing(WITHOUT_LAB3, lost, {"fw": 3, "slow": 2, "fwd": 1}) == {"slow": 1, "fwd": 1}
+    assert missing(WITHOUT_LAB3, lost, {"slow": 1, "fwd": 0}) == {}
+
+
+def test_nothing_is_missing_without_a_loss() -> None:
+    assert missing(WITHOUT_LAB3, {}, {"slow": 5}) == {}
+
+
+@given(left=st.integers(0, 6), minimum=st.integers(0, 6))
+def test_what_is_missing_brings_the_count_back_to_the_minimum(left: int, minimum: int) -> None:
+    v = view(["lab1"], *[("slow", "lab1")] * left)
+    got = missing(v, {"lab9": {"slow"}}, {"slow": minimum}).get("slow", 0)
+    assert got == max(0, minimum - left)
