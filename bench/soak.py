@@ -99,6 +99,9 @@ def soak(seconds: float, tag: str, kill_every: int = 5) -> dict[str, Any]:
                 "received": received,
                 "lost": sent - received,
                 "reclaimed_by_manager": status["reclaimed"],
+                # while instance 0 is down and no second one runs: no instance to steer to
+                "unsteerable": sum(p["steer_drop"] for p in status["ports"]),
+                "port_tx_drop": sum(p["tx_drop"] for p in status["ports"]),
                 "pool_size": pool0["size"],
                 "pool_free_start": pool0["avail"],
                 "pool_free_end": pool1["avail"],
@@ -132,7 +135,8 @@ def main() -> int:
     args = ap.parse_args()
     res = soak(args.seconds, "%03d" % (os.getpid() % 1000), args.kill_every)
     print(
-        "%.0f s, %d NF start/drain/stop cycles, %d kills: %d of %d frames lost (manager reclaimed %d);"
+        "%.0f s, %d NF start/drain/stop cycles, %d kills: %d of %d frames lost (manager reclaimed %d,"
+        " %d had no instance to go to);"
         " pool free %d -> %d of %d; manager RSS %d -> %d KiB"
         % (
             res["seconds"],
@@ -141,6 +145,7 @@ def main() -> int:
             res["lost"],
             res["sent"],
             res["reclaimed_by_manager"],
+            res["unsteerable"],
             res["pool_free_start"],
             res["pool_free_end"],
             res["pool_size"],
