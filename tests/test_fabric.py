@@ -264,3 +264,21 @@ def test_one_five_tuple_on_two_paths_is_two_flows(two_hosts: TwoHosts, fabric_ki
         assert wait_until(lambda: st.snapshot()["flows_active"] == 2, 10)
         snap = st.snapshot()
     assert (snap["ports"][0]["steer_drop"], snap["ports"][0]["nsh_drop"]) == (0, 0)
+
+
+@pytest.mark.dataplane
+def test_packets_sent_into_a_cross_host_chain_again_start_with_a_fresh_ttl(built: None) -> None:
+    """bench/fabric.py's loop: speed_tester on A puts what comes back from
+    B's bounce into the chain again.  Each trip is a new one along the path
+    (a fresh NSH TTL): the 1,024 packets in flight keep going round far past
+    the 63 hops a TTL allows (they used to die there and the sender hung)."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    from fabric import cross_host
+
+    ensure_free(160)
+    res = cross_host(1.0, 1)
+    round_trips = res["mpps"] * 1e6 / 1024
+    assert round_trips > 63, res

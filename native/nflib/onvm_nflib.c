@@ -349,6 +349,10 @@ resolve(struct onvm_nf *nf, struct onvm_pkt_meta *m)
 			return TGT_DROP;
 		m->chain = (uint8_t)m->dest;
 		m->pos = 0;
+		/* a new trip along the path: a fresh NSH TTL, not what is
+		 * left of the last trip's (a sender that recycles what comes
+		 * back would otherwise see its packets die after 63 hops) */
+		m->nsh_ttl = 0;
 		return onvm_dp_steer(&nf->dp, sh->chains[m->chain].svc[0], m->flow, 0, false);
 	case ONVM_A_BACK:
 		if (m->src != ONVM_NONE)
