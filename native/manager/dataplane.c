@@ -102,18 +102,28 @@ flow_assign(struct onvm_shared *sh, struct onvm_flow *f, uint8_t chain, uint8_t 
 }
 
 /* The flow slot of a packet, creating it if new; ONVM_NO_FLOW if it
- * matches no chain (*chain = ONVM_NO_CHAIN) or the table is full. */
+ * matches no chain (*chain = ONVM_NO_CHAIN) or the table is full.  pos:
+ * what the burst's bulk lookup found for k; only a known flow of a live
+ * chain is taken from it, anything else is looked up again (a packet
+ * earlier in the same burst may have added or removed k). */
 static uint32_t
-flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *k, uint64_t now,
-	uint8_t *chain, uint8_t local_pos)
+flow_of(struct mgr *m, const struct onvm_chain_table *t, const struct flow_key *k, int32_t pos,
+	uint64_t now, uint8_t *chain, uint8_t local_pos)
 {
 	/* *chain on entry: ONVM_NO_CHAIN to classify, else the chain the
 	 * packet is known to follow (NSH from another host). */
 	uint8_t forced = *chain;
 	struct onvm_shared *sh = m->sh;
 	struct onvm_flow *f;
-	int32_t pos = rte_hash_lookup(m->flow_hash, k);
 
+	if (pos >= 0 && pos < ONVM_MAX_FLOWS &&
+	    sh->chains[sh->flows[pos].chain].state == ONVM_CHAIN_ACTIVE) {
+		f = &sh->flows[pos];
+		f->last_tsc = now;
+		*chain = f->chain;
+		return (uint32_t)pos;
+	}
+	pos = rte_hash_lookup(m->flow_hash, k);
 	if (pos >= 0 && pos < ONVM_MAX_FLOWS) {
 		f = &sh->flows[pos];
 		if (sh->chains[f->chain].state != ONVM_CHAIN_ACTIVE) {
@@ -287,6 +297,11 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 	struct mgr_port *p = &m->ports[pi];
 	struct onvm_shared *sh = m->sh;
 	struct rte_mbuf *pkts[ONVM_BURST];
+	struct flow_key keys[ONVM_BURST];
+	const void *kp[ONVM_BURST];
+	int32_t found[ONVM_BURST];
+	uint8_t chains[ONVM_BURST], poss[ONVM_BURST], ttls[ONVM_BURST];
+	int8_t nshs[ONVM_BURST];
 	uint16_t tgt[ONVM_BURST];
 	uint16_t n, i, j;
 
@@ -294,22 +309,37 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 	if (n == 0)
 		return 0;
 	p->rx += n;
+	/* Decapsulate and key the whole burst, then look its flows up in
+	 * one go (the flow table's bulk lookup hides the memory latency). */
+	for (i = 0; i < n; i++) {
+		chains[i] = ONVM_NO_CHAIN;
+		poss[i] = 0;
+		ttls[i] = 0;
+		nshs[i] = (int8_t)nsh_decap(m, pkts[i], &chains[i], &poss[i], &ttls[i]);
+		/* a packet from another host is a flow of the path it came on:
+		 * the same 5-tuple on two chains is two flows */
+		if (nshs[i] >= 0)
+			parse_key(pkts[i], (uint8_t)pi, nshs[i] > 0 ? sh->chains[chains[i]].spi : 0,
+				  &keys[i]);
+		else
+			keys[i] = (struct flow_key){ .spi = 0 };
+		kp[i] = &keys[i];
+	}
+	if (rte_hash_lookup_bulk(m->flow_hash, kp, n, found) < 0)
+		for (i = 0; i < n; i++)
+			found[i] = -ENOENT;
 	for (i = 0; i < n; i++) {
 		struct onvm_pkt_meta *meta = onvm_dp_meta(&m->dp, pkts[i]);
-		struct flow_key k;
-		uint8_t chain = ONVM_NO_CHAIN, pos = 0, ttl = 0;
+		uint8_t chain = chains[i], pos = poss[i], ttl = ttls[i];
+		int nsh = nshs[i];
 		uint32_t flow;
-		int nsh = nsh_decap(m, pkts[i], &chain, &pos, &ttl);
 
 		if (nsh < 0) {
 			p->nsh_drop++;
 			tgt[i] = TGT_DROP;
 			continue;
 		}
-		/* a packet from another host is a flow of the path it came on:
-		 * the same 5-tuple on two chains is two flows */
-		parse_key(pkts[i], (uint8_t)pi, nsh > 0 ? sh->chains[chain].spi : 0, &k);
-		flow = flow_of(m, t, &k, now, &chain, nsh > 0 ? pos : 0xff);
+		flow = flow_of(m, t, &keys[i], found[i], now, &chain, nsh > 0 ? pos : 0xff);
 		*meta = (struct onvm_pkt_meta){
 			.action = ONVM_A_NEXT, .chain = chain, .pos = pos, .port_in = (uint8_t)pi,
 			.src = ONVM_NONE, .flow = flow, .owner = ONVM_OWNER_NONE, .nsh_ttl = ttl,

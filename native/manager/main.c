@@ -22,7 +22,7 @@
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
-#include <rte_jhash.h>
+#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_memzone.h>
@@ -345,7 +345,7 @@ shared_setup(struct mgr *m, char *err, size_t errlen)
 		.name = "onvm_flows",
 		.entries = ONVM_MAX_FLOWS,
 		.key_len = sizeof(struct flow_key),
-		.hash_func = rte_jhash,
+		.hash_func = rte_hash_crc,   /* CRC32 instructions where the CPU has them */
 		.socket_id = (int)rte_socket_id(),
 	};
 	unsigned int s;

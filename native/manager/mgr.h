@@ -21,12 +21,15 @@
 
 /* What a flow is keyed by: its 5-tuple, the port it came in on and, for a
  * packet from another host's manager, the NSH service path it follows. */
+/* 32 bytes: rte_hash compares keys of that size with vector instructions
+ * (20 would be a memcmp call per lookup); pad is always zero. */
 struct flow_key {
 	uint32_t src_ip, dst_ip;
 	uint16_t src_port, dst_port;
 	uint8_t proto, in_port;
 	uint16_t pad;
 	uint32_t spi;   /* 0: classified here */
+	uint32_t pad2[3];
 };
 
 enum port_kind { PORT_PCI, PORT_VDEV };
