@@ -228,14 +228,18 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
     assert standins_to_lab3("lab1") and standins_to_lab3("lab2")
     offer = scale_demo.Offer()
     try:
-        t0, t0_wall = time.monotonic(), time.time()
         for pattern in ("^[^ ]*/onvm-mgr --host lab3 ", "onvm-scaler --host lab3 "):
             assert subprocess.run(["pkill", "-9", "-f", pattern]).returncode == 0, pattern
+        # from the moment both are dead (SIGKILL is delivered when pkill
+        # returns; the scaler may have heartbeaten while pkill looked for it)
+        t0, t0_wall = time.monotonic(), time.time()
         for name in links:
             subprocess.run(["ip", "-n", ns, "link", "set", name, "down"], check=True)
         assert wait_until(lambda: "lab3" not in global_view.view(r)["hosts"], 10)
         out_of_view = time.monotonic() - t0
-        # the heartbeat's TTL is 3 s from the last one, sent before the kill
+        # the heartbeat's TTL is 3 s from the last one, sent before the
+        # kill; up to 0.2 s more for the 50 ms polling and the view's own
+        # reads on a loaded 2-core machine (the figure is reported)
         assert out_of_view <= 3.2, out_of_view
         assert wait_until(lambda: not standins_to_lab3("lab1") and not standins_to_lab3("lab2"), 5)
         routes_stopped = time.monotonic() - t0
