@@ -153,7 +153,7 @@ def one_round(tag: str, client: Any) -> dict[str, Any]:
 
 def lab_is_up(url: str) -> bool:
     try:
-        r = redis.Redis.from_url(url, socket_timeout=2)
+        r = scale_demo.lab_redis(url)
         return sorted(global_view.view(r)["hosts"]) == ["lab1", "lab2", "lab3"]
     except redis.RedisError:
         return False
@@ -163,7 +163,7 @@ def remote_round(url: str) -> dict[str, Any]:
     """Overload at lab2 (2.2x what an instance takes, as in the demo) until
     the new instance on lab3 has processed a packet; then a light load
     until the scalers are back to where they started."""
-    r = redis.Redis.from_url(url)
+    r = scale_demo.lab_redis(url)
     before = scale_demo.slow_instances(r)
     seen = {e["id"] for e in scale_queue.events(r, 1000)}
     offer = scale_demo.Offer()

@@ -1,8 +1,11 @@
 """onvm: look at a host's data plane and push lab traffic through it.
 
 onvm status [--host local]              ports, NF instances, chains, pool
-onvm cluster [--redis URL]              the global view: hosts, instances, rates
-onvm top [--redis URL]                  the same, live, with scale events
+onvm cluster [--redis URL] [--redis-password-file FILE]
+                                        the global view: hosts, instances, rates
+onvm top [--redis URL] [--redis-password-file FILE]
+                                        the same, live, with scale events
+(the password roles/onvm_state made: /var/lib/onvm-redis/password)
 onvm send [--host local] [--port 0] [--count 10000] [--dports 1000-4999]
                                         frames into a lab port's namespace
 """
@@ -20,6 +23,8 @@ from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 from onvm_lab import traffic
 from onvm_lab.netns import VethPort
+
+PASSWORD_FILE = global_view.DEFAULT_PASSWORD_FILE
 
 
 def _table(rows: list[list[Any]], head: list[str]) -> str:
@@ -84,11 +89,19 @@ def status(host: str) -> int:
     return 0
 
 
-def cluster(url: str) -> int:
+def redis_error(url: str, e: Exception) -> str:
+    """What went wrong reaching the view, and what to do about a password."""
+    hint = ""
+    if isinstance(e, redis.AuthenticationError) or "NOAUTH" in str(e):
+        hint = " (the deploy's Redis wants its password: --redis-password-file %s)" % PASSWORD_FILE
+    return "global view at %s: %s%s" % (url, e, hint)
+
+
+def cluster(url: str, password_file: str | None = None) -> int:
     try:
-        v = global_view.view(redis.Redis.from_url(url, socket_timeout=3))
-    except redis.RedisError as e:
-        print("onvm: global view at %s: %s" % (url, e), file=sys.stderr)
+        v = global_view.view(global_view.connect(url, password_file, socket_timeout=3))
+    except (redis.RedisError, OSError) as e:
+        print("onvm: %s" % redis_error(url, e), file=sys.stderr)
         return 1
     print(
         _table(
@@ -132,9 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="ports, NF instances, chains and the pool of a host")
     st.add_argument("--host", default="local")
     cl = sub.add_parser("cluster", help="the global view in Redis: hosts, services, instances, rates")
-    cl.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     tp = sub.add_parser("top", help="the global view, live: hosts, instances, rates, busy, scale events")
-    tp.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    for p in (cl, tp):
+        p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+        p.add_argument(
+            "--redis-password-file", metavar="FILE", help="the Redis password (%s)" % PASSWORD_FILE
+        )
     tp.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
     se = sub.add_parser("send", help="send marked UDP frames into a lab port (from its namespace)")
     se.add_argument("--host", default="local")
@@ -146,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "status":
         return status(args.host)
     if args.cmd == "cluster":
-        return cluster(args.redis)
+        return cluster(args.redis, args.redis_password_file)
     if args.cmd == "top":
         if not 0.1 <= args.interval <= 60:
             ap.error("--interval: 0.1-60 seconds")
         from . import top  # deferred: the other commands do not need rich
 
-        return top.run(args.redis, args.interval)
+        return top.run(args.redis, args.interval, args.redis_password_file)
     return send(args.host, args.port, args.count, args.dports, args.rate)
 
 

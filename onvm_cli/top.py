@@ -4,6 +4,7 @@ share, and the newest scale events.  Ctrl-C quits."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -82,17 +83,21 @@ def frame(view: dict[str, Any], events: list[dict[str, str]], url: str) -> Group
     return Group(head, hosts_table(view), instances_table(view), events_table(events))
 
 
-def run(url: str, interval: float = 1.0) -> int:
-    r = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=2)
+def run(url: str, interval: float = 1.0, password_file: str | None = None) -> int:
+    from .main import redis_error
+
+    try:
+        r = global_view.connect(url, password_file, socket_timeout=3, socket_connect_timeout=2)
+    except OSError as e:
+        print("onvm: --redis-password-file: %s" % e, file=sys.stderr)
+        return 1
     try:
         with Live(console=Console(), screen=True, auto_refresh=False) as live:
             while True:
                 try:
                     live.update(frame(global_view.view(r), scale_queue.events(r, EVENTS), url), refresh=True)
                 except redis.RedisError as e:
-                    live.update(
-                        Text("global view at %s: %s (retrying)" % (url, e), style="red"), refresh=True
-                    )
+                    live.update(Text("%s (retrying)" % redis_error(url, e), style="red"), refresh=True)
                 time.sleep(interval)
     except KeyboardInterrupt:
         return 0

@@ -12,8 +12,9 @@ from onvm_lab.single_host import wait_until
 
 
 class RedisServer:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, password: str | None = None) -> None:
         self.port = port
+        self.password = password
         self.url = "redis://127.0.0.1:%d/0" % port
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -29,10 +30,11 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
         )
-        client = redis.Redis.from_url(self.url)
+        client = self.client()
         if not wait_until(lambda: _pings(client), 10):
             self.stop()
             raise RuntimeError("redis-server on port %d did not answer" % self.port)
@@ -44,7 +46,7 @@ class RedisServer:
             self.proc.wait(10)
 
     def client(self) -> Any:
-        return redis.Redis.from_url(self.url)
+        return redis.Redis.from_url(self.url, password=self.password)
 
 
 def _pings(client: Any) -> bool:

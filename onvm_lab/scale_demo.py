@@ -12,7 +12,7 @@ instance; lab2 and lab3 run one each.
      flows; its flows stay a while, then move) and stops it -- and every
      frame of the light load arrives.
 
-    python -m onvm_lab.scale_demo [--redis URL] [--json FILE]
+    python -m onvm_lab.scale_demo [--redis URL] [--redis-password-file FILE] [--json FILE]
 
 Prints a timeline from the global view (instances, delivered and dropped
 packets a second) and the placements; exits 1 if a step did not happen.
@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-
-import redis
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 
@@ -151,13 +150,26 @@ def placements(r: Any, seen: set[str]) -> list[dict[str, Any]]:
     ]
 
 
-def run(redis_url: str, cap: int = 2000, while_scaled: Callable[[], Any] | None = None) -> dict[str, Any]:
+def lab_redis(url: str, password_file: str | None = global_view.DEFAULT_PASSWORD_FILE) -> Any:
+    """The deployed view's Redis, with the password roles/onvm_state made
+    (when there is one)."""
+    if password_file and not os.path.exists(password_file):
+        password_file = None
+    return global_view.connect(url, password_file, socket_timeout=3)
+
+
+def run(
+    redis_url: str,
+    cap: int = 2000,
+    while_scaled: Callable[[], Any] | None = None,
+    password_file: str | None = global_view.DEFAULT_PASSWORD_FILE,
+) -> dict[str, Any]:
     """The three steps.  ``while_scaled``, if given, runs after the second,
     under the same load, with the extra instance running; its result is in
     "while_scaled", with the instances before and after it and the scaler's
     own scale-ins meanwhile (an instance gone without one was stopped by
     someone else)."""
-    r = redis.Redis.from_url(redis_url)
+    r = lab_redis(redis_url, password_file)
     before = slow_instances(r)
     seen = {e["id"] for e in scale_queue.events(r, 1000)}
     res: dict[str, Any] = {"before": before}
@@ -227,9 +239,14 @@ def report(res: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
+    ap.add_argument(
+        "--redis-password-file",
+        default=global_view.DEFAULT_PASSWORD_FILE,
+        help="the Redis password (default %(default)s, when it exists)",
+    )
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
-    res = run(args.redis)
+    res = run(args.redis, password_file=args.redis_password_file)
     ok = report(res)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -66,12 +66,14 @@ class Agent:
         interval: float,
         stats_path: str | None = None,
         config: ScalerConfig | None = None,
+        password_file: str | None = None,
     ) -> None:
         self.host = host
         self.interval = interval
         self.stats_path = stats_path or default_path(host)
         self.redis_url = redis_url
-        self.redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.password_file = password_file
+        self.redis = global_view.connect(redis_url, password_file, socket_timeout=2, socket_connect_timeout=2)
         self.reader: StatsReader | None = None
         # snapshots of the last RATE_WINDOW s: rates are taken over it
         self.snaps: deque[tuple[float, dict[str, Any]]] = deque()
@@ -326,7 +328,9 @@ class Agent:
         from .worker import handle
 
         assert self.config is not None
-        r = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        r = global_view.connect(
+            self.redis_url, self.password_file, socket_timeout=5, socket_connect_timeout=2
+        )
         client = docker.from_env()
         while not self.stopping:
             try:
@@ -361,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--host", required=True, help="the onvm host this agent serves")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
+    ap.add_argument(
+        "--redis-password-file", metavar="FILE", help="the Redis password (roles/onvm_state makes one)"
+    )
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between heartbeats (default 0.1)")
     ap.add_argument("--stats-file", help="stats area (default /dev/shm/onvm-HOST.stats)")
     ap.add_argument("--config", help="scaling configuration (JSON, from roles/onvm_scaler); none: view only")
@@ -389,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             ap.error("--metrics: %s" % e)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    agent = Agent(args.host, args.redis, args.interval, args.stats_file, config)
+    if args.redis_password_file and not os.access(args.redis_password_file, os.R_OK):
+        ap.error("--redis-password-file: cannot read %s" % args.redis_password_file)
+    agent = Agent(args.host, args.redis, args.interval, args.stats_file, config, args.redis_password_file)
 
     def stop(*_: object) -> None:
         agent.stopping = True

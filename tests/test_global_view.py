@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -119,3 +120,32 @@ def test_a_host_that_stops_cleanly_leaves_at_once_and_is_not_lost(
             if p.poll() is None:
                 p.terminate()
                 p.wait(10)
+
+
+def test_the_agent_authenticates_with_its_password_file(
+    managers: Callable[..., ManagerProcess], tag: str, tmp_path: Any
+) -> None:
+    """A Redis with a password (as roles/onvm_state starts it): without the
+    password nothing is read; the agent, given its file, heartbeats into it."""
+    server = RedisServer(20000 + (int(tag) + 7) % 20000, password="pw-" + tag).start()
+    mgr = managers()
+    secret = tmp_path / "redis.pass"
+    secret.write_text("pw-%s\n" % tag)
+    secret.chmod(0o600)
+    a = subprocess.Popen(
+        [
+            os.path.join(REPO, ".venv/bin/onvm-scaler"),
+            *("--host", mgr.host, "--redis", server.url, "--interval", "0.2"),
+            *("--redis-password-file", str(secret)),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            global_view.view(redis.Redis.from_url(server.url))
+        client = global_view.connect(server.url, str(secret))
+        assert wait_until(lambda: mgr.host in global_view.view(client)["hosts"], 20)
+    finally:
+        a.terminate()
+        a.wait(10)
+        server.stop()

@@ -108,3 +108,11 @@ def test_the_host_is_checked_before_the_config(tmp_path: Path, capsys: pytest.Ca
 def test_a_config_that_is_a_json_array_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     msg = refused(["--host", "lab1", "--config", config_file(tmp_path, ["lab1"])], capsys)
     assert "--config: " in msg
+
+
+def test_a_password_file_that_cannot_be_read_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "nope.pass")
+    msg = refused(["--host", "lab1", "--redis-password-file", path], capsys)
+    assert msg == "onvm-scaler: error: --redis-password-file: cannot read %s" % path

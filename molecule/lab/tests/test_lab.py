@@ -61,12 +61,17 @@ def test_each_manager_has_its_fabric_ports_and_stand_ins(host: Any) -> None:
 
 
 def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
+    import pytest
     import redis
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+    from onvm_lab.scale_demo import lab_redis
     from onvm_lab.single_host import wait_until
 
-    client = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
+    client = lab_redis("redis://198.18.0.1:6379/0")
+    # the view wants the password roles/onvm_state made: without it, refused
+    with pytest.raises(redis.AuthenticationError):
+        global_view.view(redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3))
     want = {"firewall": ["lab1"], "forward": ["lab3"], "ids": ["lab2"], "slow": ["lab2", "lab3"]}
 
     def services() -> dict[str, list[str]]:
@@ -202,13 +207,11 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
     import subprocess
     import time
 
-    import redis
-
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view, onvm_ctl, scale_queue
     from onvm_lab import scale_demo
     from onvm_lab.single_host import wait_until
 
-    r = redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3)
+    r = scale_demo.lab_redis("redis://198.18.0.1:6379/0")
     assert wait_until(lambda: scale_demo.slow_instances(r) == {"lab2": 1, "lab3": 1}, 60)
     seen = {e["id"] for e in scale_queue.events(r, 1000)}
     ns = "onvm-lab3"

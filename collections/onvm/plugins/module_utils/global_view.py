@@ -20,8 +20,24 @@ import json
 from typing import Any
 
 HEARTBEAT_TTL_MS = 3000
+# where roles/onvm_state keeps the Redis password on the control node
+DEFAULT_PASSWORD_FILE = "/var/lib/onvm-redis/password"
 LEFT_TTL_MS = 60_000
 PREFIX = "onvm"
+
+
+def connect(url: str, password_file: str | None = None, **kw: Any) -> Any:
+    """A Redis client of the global view (the agents', the CLI's; modules
+    never connect).  ``password_file``: where the Redis password is
+    (roles/onvm_state makes one, readable by root only); a password in the
+    URL wins over it."""
+    import redis  # deferred: the modules that import this file do not need it
+
+    password = None
+    if password_file:
+        with open(password_file, encoding="utf-8") as f:
+            password = f.read().strip() or None
+    return redis.Redis.from_url(url, password=password, **kw)
 
 
 def _k(*parts: str) -> str:

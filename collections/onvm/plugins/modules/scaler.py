@@ -23,6 +23,11 @@ options:
     description: Redis URL of the global view.
     type: str
     default: redis://127.0.0.1:6379/0
+  redis_password_file:
+    description:
+      - File holding the Redis password (C(requirepass)); the role C(onvm_state) makes one on the control node
+        and C(onvm_scaler) copies it to each host, readable by root only. Omitted, no password is sent.
+    type: path
   binary:
     description: Path of the C(onvm-scaler) program; required with O(state=started).
     type: path
@@ -58,6 +63,7 @@ EXAMPLES = r"""
   onvm.nfv.scaler:
     host: lab1
     redis: redis://198.18.0.1:6379/0
+    redis_password_file: /etc/onvm/lab1/redis.pass
     binary: /opt/onvm/.venv/bin/onvm-scaler
 
 - name: Agent of lab2, with Prometheus metrics on its management address
@@ -95,6 +101,7 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", required=True),
             redis=dict(type="str", default="redis://127.0.0.1:6379/0"),
+            redis_password_file=dict(type="path"),
             binary=dict(type="path"),
             interval=dict(type="float", default=0.1),
             config=dict(type="path"),
@@ -124,6 +131,8 @@ def main() -> None:
     ]
     if p["metrics"]:
         argv += ["--metrics", p["metrics"]]
+    if p["redis_password_file"]:
+        argv += ["--redis-password-file", p["redis_password_file"]]
     conf: dict[str, object] = {"argv": argv}
     if p["config"]:
         try:
@@ -133,6 +142,17 @@ def main() -> None:
         except OSError as e:
             module.fail_json(msg="config: cannot read %s: %s" % (p["config"], e))
         argv += ["--config", p["config"]]
+    if p["redis_password_file"]:
+        try:
+            with open(p["redis_password_file"], "rb") as f:
+                # a new password restarts the agent too (only its digest is kept)
+                conf["password_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        except OSError as e:
+            if not module.check_mode:  # in check mode the role has not written it yet
+                module.fail_json(
+                    msg="redis_password_file: cannot read %s: %s" % (p["redis_password_file"], e)
+                )
+            conf["password_sha256"] = None
     d = Daemon("onvm-scaler-%s" % p["host"], argv, conf)
     pid = d.pid()
     if p["state"] == "stopped":
