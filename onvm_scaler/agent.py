@@ -351,6 +351,9 @@ class Agent:
             except redis.RedisError as e:
                 log.warning("redis: %s; retrying in %.1f s", e, backoff)
                 backoff = min(backoff * 2, 5.0)
+                # a restarted Redis comes back empty: hosts that have not
+                # heartbeaten into it yet are not lost (seen again first)
+                self.losses = replace.LossTracker()
             time.sleep(backoff)
         try:
             global_view.leave(self.redis, self.host, events.now_ms())

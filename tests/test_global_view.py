@@ -4,6 +4,7 @@ heartbeating drops out within the 3 s TTL; the agent rides out a Redis restart."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,67 @@ def test_the_agent_authenticates_with_its_password_file(
         a.terminate()
         a.wait(10)
         server.stop()
+
+
+def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
+    tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
+) -> None:
+    """Two hosts, each running one service the other does not declare (so a
+    loss can only be reported, not repaired: event below-min).  Redis
+    restarted: both agents come back at different times and neither takes
+    the other for lost.  Then one agent killed -9: the other reports it."""
+    from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
+
+    hosts = ["la" + tag, "lb" + tag]
+    mgrs = [ManagerProcess(h, core=i).start() for i, h in enumerate(hosts)]
+    nfs = [
+        subprocess.Popen(
+            [binary("bounce"), "--host", h, "--service", "svc-" + h],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for h in hosts
+    ]
+    agents: dict[str, subprocess.Popen[bytes]] = {}
+    logs: list[Any] = []
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        for h in hosts:
+            conf = tmp_path / ("%s.json" % h)
+            conf.write_text(
+                json.dumps({"host": h, "services": {}, "cluster_min": {"svc-" + x: 1 for x in hosts}})
+            )
+            logs.append(open(tmp_path / ("%s.log" % h), "wb"))  # the agent's log, for a failure
+            agents[h] = subprocess.Popen(
+                [
+                    os.path.join(REPO, ".venv/bin/onvm-scaler"),
+                    *("--host", h, "--redis", redis_server.url, "--interval", "0.1", "--config", str(conf)),
+                ],
+                stderr=logs[-1],
+            )
+
+        def both_listed() -> bool:
+            v = global_view.view(client)
+            return all(h in v["hosts"] and v["services"].get("svc-" + h) for h in hosts)
+
+        assert wait_until(both_listed, 20)
+        redis_server.stop()
+        time.sleep(1)  # both agents back off: they reconnect at different times
+        redis_server.start()
+        assert wait_until(both_listed, 20)
+        assert [e for e in scale_queue.events(client) if e["kind"] == "below-min"] == []
+
+        agents[hosts[1]].kill()
+        agents[hosts[1]].wait()
+        assert wait_until(lambda: any(e["kind"] == "below-min" for e in scale_queue.events(client)), 10)
+        (ev,) = [e for e in scale_queue.events(client) if e["kind"] == "below-min"]
+        assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + hosts[1], hosts[1], hosts[0])
+    finally:
+        for p in [*agents.values(), *nfs]:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        for m in mgrs:
+            m.stop()
+        for f in logs:
+            f.close()
