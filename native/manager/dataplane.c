@@ -226,8 +226,14 @@ chain_by_spi(const struct onvm_shared *sh, uint32_t spi)
  * headers; *chain and *pos say where in which chain it continues.  0 for
  * a plain packet (left alone), 1 for an NSH one, -1 to drop (truncated,
  * unknown version or path, index past the chain). */
+struct spi_cache {
+	uint32_t spi;   /* UINT32_MAX: empty */
+	uint8_t slot;
+};
+
 static int
-nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos, uint8_t *ttl)
+nsh_decap(struct mgr *m, struct rte_mbuf *pkt, struct spi_cache *sc, uint8_t *chain, uint8_t *pos,
+	  uint8_t *ttl)
 {
 	struct onvm_nsh_info ni;
 	uint8_t slot;
@@ -235,7 +241,13 @@ nsh_decap(struct mgr *m, struct rte_mbuf *pkt, uint8_t *chain, uint8_t *pos, uin
 
 	if (r <= 0)
 		return r;
-	slot = chain_by_spi(m->sh, ni.spi);
+	/* a burst from one peer is mostly one path: its slot is looked for
+	 * once (up to ONVM_CHAIN_SLOTS versions to scan) */
+	if (ni.spi != sc->spi) {
+		sc->spi = ni.spi;
+		sc->slot = chain_by_spi(m->sh, ni.spi);
+	}
+	slot = sc->slot;
 	if (slot == ONVM_NO_CHAIN || 255 - ni.si >= m->sh->chains[slot].len)
 		return -1;
 	rte_pktmbuf_adj(pkt, ni.outer_len);
@@ -303,6 +315,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 	uint8_t chains[ONVM_BURST], poss[ONVM_BURST], ttls[ONVM_BURST];
 	int8_t nshs[ONVM_BURST];
 	uint16_t tgt[ONVM_BURST];
+	struct spi_cache sc = { .spi = UINT32_MAX };
 	uint16_t n, i, j;
 
 	n = rte_eth_rx_burst(p->dpdk_id, 0, pkts, ONVM_BURST);
@@ -315,7 +328,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 		chains[i] = ONVM_NO_CHAIN;
 		poss[i] = 0;
 		ttls[i] = 0;
-		nshs[i] = (int8_t)nsh_decap(m, pkts[i], &chains[i], &poss[i], &ttls[i]);
+		nshs[i] = (int8_t)nsh_decap(m, pkts[i], &sc, &chains[i], &poss[i], &ttls[i]);
 		/* a packet from another host is a flow of the path it came on:
 		 * the same 5-tuple on two chains is two flows */
 		if (nshs[i] >= 0)
