@@ -235,17 +235,8 @@ class Agent:
                 break
             plan.append(where)
             hosts[where.host]["free_cores"] = where.free_cores - 1.0
-        if len(plan) < n and (svc, ",".join(lost)) not in self.below_reported:
-            self.below_reported.add((svc, ",".join(lost)))  # once per loss, not every tick
-            detail = "no live host declares %s with room for %d more" % (svc, n - len(plan))
-            log.warning(
-                "%s lost with %s, under its minimum of %d: %s",
-                svc,
-                ",".join(lost),
-                self.config.cluster_min.get(svc, 0),
-                detail,
-            )
-            events.emit(self.redis, "below-min", svc, lost=",".join(lost), detail=detail, origin=self.host)
+        if len(plan) < n:
+            self.report_below_min(svc, n - len(plan), lost)
         if not plan or not self.cooldown(svc):
             return
         for where in plan:
@@ -269,6 +260,22 @@ class Agent:
                 origin=self.host,
                 request=req.id,
             )
+
+    def report_below_min(self, svc: str, short: int, lost: list[str]) -> None:
+        """Event below-min: once per loss for this scaler, and by one
+        scaler of the cluster (the first to take the key)."""
+        assert self.config is not None
+        once = (svc, ",".join(lost))
+        if once in self.below_reported:
+            return
+        self.below_reported.add(once)
+        key = "%s:below:%s:%s" % (global_view.PREFIX, *once)
+        if not self.redis.set(key, self.host, nx=True, px=global_view.LEFT_TTL_MS):
+            return  # another scaler said it
+        detail = "no live host declares %s with room for %d more" % (svc, short)
+        minimum = self.config.cluster_min.get(svc, 0)
+        log.warning("%s lost with %s, under its minimum of %d: %s", svc, once[1], minimum, detail)
+        events.emit(self.redis, "below-min", svc, lost=once[1], detail=detail, origin=self.host)
 
     def scale_in(self, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None

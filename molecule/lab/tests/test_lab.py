@@ -262,7 +262,8 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
         # from the kill to the new instance registered (the worker's event)
         placed_again = int(started[0]["ms"]) / 1000 - t0_wall
         below = [e for e in new if e["kind"] == "below-min"]
-        assert below and {e["service"] for e in below} == {"forward"}, below
+        # said once, by one of the two scalers left
+        assert [e["service"] for e in below] == ["forward"], below
         assert "no live host declares forward" in below[0]["detail"]
     finally:
         offer.close()
