@@ -17,6 +17,8 @@ start its instances again elsewhere.
 from __future__ import annotations
 
 import json
+import socket
+import urllib.parse
 from typing import Any
 
 HEARTBEAT_TTL_MS = 3000
@@ -38,6 +40,57 @@ def connect(url: str, password_file: str | None = None, **kw: Any) -> Any:
         with open(password_file, encoding="utf-8") as f:
             password = f.read().strip() or None
     return redis.Redis.from_url(url, password=password, **kw)
+
+
+def ping(url: str, password_file: str | None = None, timeout: float = 3.0) -> str | None:
+    """None when the Redis at ``url`` answers PING (after AUTH with the
+    password, if one is given); otherwise what is wrong, in words.  Plain
+    sockets: the scaler module checks this before it starts an agent and
+    needs no Redis library on the host.  rediss:// and unix:// are not
+    checked (None)."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme != "redis":
+        return None
+    try:
+        where = "%s:%d" % (u.hostname or "127.0.0.1", u.port or 6379)
+    except ValueError as e:  # a port that is not a number
+        return "bad Redis URL: %s" % e
+    password = urllib.parse.unquote(u.password) if u.password else None
+    if password is None and password_file:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.read().strip() or None
+        except OSError as e:
+            return "cannot read the Redis password file %s: %s" % (password_file, e.strerror or e)
+    cmds = ([["AUTH", password]] if password else []) + [["PING"]]
+    wire = b"".join(
+        b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in c)
+        for c in cmds
+    )
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=timeout) as s:
+            s.sendall(wire)
+            got = b""
+            while got.count(b"\r\n") < len(cmds):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    except OSError as e:
+        return "cannot reach Redis at %s: %s (is it up? roles/onvm_state starts it on the control node)" % (
+            where,
+            e.strerror or e,
+        )
+    replies = got.decode(errors="replace").split("\r\n")[: len(cmds)]
+    if password and replies and "without any password configured" in replies[0]:
+        return "Redis at %s has no password, but one was given" % where
+    if password and replies and replies[0].startswith("-"):
+        return "Redis at %s refused the password (%s)" % (where, replies[0][1:].split(" ")[0])
+    if replies and replies[-1].startswith("-NOAUTH"):
+        return "Redis at %s wants a password (redis_password_file)" % where
+    if not replies or replies[-1] != "+PONG":
+        return "Redis at %s did not answer PING (got %r)" % (where, got[:80])
+    return None
 
 
 def _k(*parts: str) -> str:

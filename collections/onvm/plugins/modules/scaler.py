@@ -14,6 +14,8 @@ description:
     it reads the host's stats area and keeps the host's part of the global view in Redis current
     (heartbeat, instances, rates).
   - Idempotent; a changed configuration restarts it.
+  - Before starting it, checks that the Redis of O(redis) answers PING (with the password of
+    O(redis_password_file)) and fails with what is wrong (down, wants a password, refused it) otherwise.
 options:
   host:
     description: The onvm host the agent serves.
@@ -91,6 +93,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from ansible_collections.onvm.nfv.plugins.module_utils.listen import parse_listen
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError
@@ -101,7 +104,7 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", required=True),
             redis=dict(type="str", default="redis://127.0.0.1:6379/0"),
-            redis_password_file=dict(type="path"),
+            redis_password_file=dict(type="path", no_log=False),  # a path, not the password
             binary=dict(type="path"),
             interval=dict(type="float", default=0.1),
             config=dict(type="path"),
@@ -153,6 +156,11 @@ def main() -> None:
                     msg="redis_password_file: cannot read %s: %s" % (p["redis_password_file"], e)
                 )
             conf["password_sha256"] = None
+    if p["state"] == "started":
+        # an agent with no view to keep would start and only log: say it now
+        problem = global_view.ping(p["redis"], p["redis_password_file"])
+        if problem is not None and not (module.check_mode and "password file" in problem):
+            module.fail_json(msg="redis: %s" % problem, argv=argv)
     d = Daemon("onvm-scaler-%s" % p["host"], argv, conf)
     pid = d.pid()
     if p["state"] == "stopped":

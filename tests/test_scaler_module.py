@@ -1,0 +1,101 @@
+"""The scaler module refuses to start an agent whose global view it cannot
+reach (Redis down, a password wanted, a wrong one), with a message that
+says which, and starts nothing; with the right password it starts one that
+heartbeats into that Redis."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon
+from ansible_collections.onvm.nfv.plugins.modules import scaler
+from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
+from onvm_lab.manager import REPO, ManagerProcess
+from onvm_lab.promscrape import free_port
+from onvm_lab.redis_server import RedisServer
+from onvm_lab.single_host import wait_until
+
+BINARY = os.path.join(REPO, ".venv/bin/onvm-scaler")
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
+    return ModuleRunner(capsys)
+
+
+@pytest.fixture
+def locked_redis(tag: str) -> Iterator[RedisServer]:
+    server = RedisServer(20000 + (int(tag) + 11) % 20000, password="pw-" + tag).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def secret(tmp_path: Any, text: str) -> str:
+    path = tmp_path / "redis.pass"
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def not_running(host: str) -> bool:
+    return Daemon("onvm-scaler-%s" % host, []).pid() is None
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (None, "wants a password (redis_password_file)"),
+        ("wrong", "refused the password (WRONGPASS)"),
+    ],
+)
+def test_a_redis_that_wants_another_password_is_refused(
+    run: ModuleRunner, locked_redis: RedisServer, tag: str, tmp_path: Any, password: str | None, message: str
+) -> None:
+    host = "sm" + tag
+    args: dict[str, Any] = {"host": host, "redis": locked_redis.url, "binary": BINARY}
+    if password:
+        args["redis_password_file"] = secret(tmp_path, password)
+    res = run(scaler.main, **args)
+    assert res["failed"] and res["msg"] == "redis: Redis at 127.0.0.1:%d %s" % (locked_redis.port, message)
+    assert "pw-" not in str(res)
+    assert not_running(host)
+
+
+def test_a_redis_that_is_down_is_refused(run: ModuleRunner, tag: str) -> None:
+    host, port = "sm" + tag, free_port()
+    res = run(scaler.main, host=host, redis="redis://127.0.0.1:%d/0" % port, binary=BINARY)
+    assert res["failed"]
+    assert res["msg"].startswith("redis: cannot reach Redis at 127.0.0.1:%d: Connection refused" % port)
+    assert not_running(host)
+
+
+def test_with_its_password_the_agent_starts_and_heartbeats(
+    run: ModuleRunner,
+    managers: Callable[..., ManagerProcess],
+    locked_redis: RedisServer,
+    tag: str,
+    tmp_path: Any,
+) -> None:
+    mgr = managers()
+    args = {
+        "host": mgr.host,
+        "redis": locked_redis.url,
+        "binary": BINARY,
+        "redis_password_file": secret(tmp_path, "pw-" + tag),
+    }
+    try:
+        res = run(scaler.main, **args)
+        assert not res.get("failed") and res["changed"] and res["pid"]
+        client = locked_redis.client()
+        assert wait_until(lambda: mgr.host in global_view.view(client)["hosts"], 20)
+        assert run(scaler.main, **args)["changed"] is False
+    finally:
+        run(scaler.main, host=mgr.host, state="stopped")
+    assert not_running(mgr.host)
