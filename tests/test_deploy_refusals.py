@@ -92,3 +92,77 @@ def test_deploy_refuses_before_touching_the_host(
     assert message in proc.stdout, proc.stdout[-3000:]
     assert "Deploy onvm" not in proc.stdout  # the second play never started
     assert host_state(host, docker_client) == before
+
+
+@pytest.mark.docker
+def test_a_host_that_cannot_be_reached_stops_the_deploy_for_all(
+    tag: str, tmp_path: Path, docker_client: Any
+) -> None:
+    """Two hosts, one of them unreachable (SSH refused): the deploy names it
+    and stops before the other is touched."""
+    import shutil
+
+    host, ghost = "t" + tag, "ghost" + tag
+    inv = tmp_path / "inventory"
+    shutil.copytree(os.path.join(REPO, "inventory/local/group_vars"), inv / "group_vars")
+    (inv / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {
+                        "onvm": {
+                            "hosts": {
+                                "localhost": {
+                                    "ansible_connection": "local",
+                                    "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                                    "onvm_host": host,
+                                },
+                                ghost: {  # nothing listens on port 1: refused at once
+                                    "ansible_host": "127.0.0.1",
+                                    "ansible_port": 1,
+                                    "onvm_host": ghost,
+                                },
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
+    extra = tmp_path / "vars.yml"
+    extra.write_text(
+        yaml.safe_dump(
+            {"onvm_hugepages": 300, "onvm_lab_ports": 1, "onvm_services": GOOD_SERVICES, "onvm_chains": {}}
+        )
+    )
+    before = host_state(host, docker_client)
+    proc = subprocess.run(
+        [os.path.join(REPO, ".venv/bin/ansible-playbook"), "deploy.yml", "-i", str(inv), "-e", "@%s" % extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "PATH": os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"],
+            "ANSIBLE_NOCOLOR": "1",
+        },
+    )
+    after = host_state(host, docker_client)
+    if after != before:  # a failure: take back what it deployed before asserting
+        subprocess.run(
+            [
+                *(os.path.join(REPO, ".venv/bin/ansible-playbook"), "undeploy.yml", "-i", str(inv)),
+                *("-l", "localhost", "-e", "@%s" % extra),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, "PATH": os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"]},
+        )
+    assert proc.returncode != 0
+    assert "fatal: [%s]: UNREACHABLE!" % ghost in proc.stdout, proc.stdout[-3000:]
+    assert "port 1: Connection refused" in proc.stdout
+    # the later plays start with no host left: none of their tasks runs
+    assert "TASK [onvm_" not in proc.stdout, proc.stdout[-3000:]
+    assert after == before
