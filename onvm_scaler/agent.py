@@ -203,21 +203,24 @@ class Agent:
             return
         if not self.cooldown(svc):
             return
+        self.queue_out(svc, where, "scale-out-requested", "at its limit here")
+        self.detector.reset(svc)
+
+    def queue_out(self, svc: str, where: placement.Placement, event: str, why: str, **fields: str) -> None:
+        """Queue one more instance of ``svc`` on ``where.host`` and say so."""
         req = q.new_request(svc, where.host, self.host)
         q.enqueue(self.redis, req)
-        log.info(
-            "%s at its limit here: one more on %s (%s), request %s", svc, where.host, where.reason, req.id
-        )
+        log.info("%s %s: one more on %s (%s), request %s", svc, why, where.host, where.reason, req.id)
         events.emit(
             self.redis,
-            "scale-out-requested",
+            event,
             svc,
             host=where.host,
             reason=where.reason,
             origin=self.host,
             request=req.id,
+            **fields,
         )
-        self.detector.reset(svc)
 
     def replace(self, svc: str, n: int, view: dict[str, Any], lost: list[str]) -> None:
         """Start ``n`` instances of ``svc`` on live hosts that declare it,
@@ -239,27 +242,9 @@ class Agent:
             self.report_below_min(svc, n - len(plan), lost)
         if not plan or not self.cooldown(svc):
             return
+        names = ",".join(lost)
         for where in plan:
-            req = q.new_request(svc, where.host, self.host)
-            q.enqueue(self.redis, req)
-            log.info(
-                "%s lost with %s: one more on %s (%s), request %s",
-                svc,
-                ",".join(lost),
-                where.host,
-                where.reason,
-                req.id,
-            )
-            events.emit(
-                self.redis,
-                "replace-requested",
-                svc,
-                host=where.host,
-                reason=where.reason,
-                lost=",".join(lost),
-                origin=self.host,
-                request=req.id,
-            )
+            self.queue_out(svc, where, "replace-requested", "lost with %s" % names, lost=names)
 
     def report_below_min(self, svc: str, short: int, lost: list[str]) -> None:
         """Event below-min: once per loss for this scaler, and by one

@@ -5,7 +5,6 @@ everything a test makes is removed after it, pass or fail."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ import docker
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.figures import record
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 from onvm_lab.redis_server import RedisServer
@@ -84,11 +84,4 @@ def reliability() -> Iterator[dict[str, Any]]:
     sets it) at the end of the session, merged into what is there."""
     figures: dict[str, Any] = {}
     yield figures
-    out = os.environ.get("ONVM_RELIABILITY_OUT")
-    if out and figures:
-        old: dict[str, Any] = {}
-        if os.path.exists(out):
-            with open(out) as f:
-                old = json.load(f)
-        with open(out, "w") as f:
-            json.dump({**old, **figures}, f, indent=2)
+    record(figures)

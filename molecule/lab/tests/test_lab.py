@@ -202,13 +202,12 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
     all arrives, none sent to the dead host); slow, declared 0 + 1 + 1 in the
     inventory, is back to 2 on the live hosts; forward, which only lab3
     declares, is reported under its minimum with nowhere to go."""
-    import json as json_
-    import os
     import subprocess
     import time
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view, onvm_ctl, scale_queue
     from onvm_lab import scale_demo
+    from onvm_lab.figures import record
     from onvm_lab.single_host import wait_until
 
     r = scale_demo.lab_redis("redis://198.18.0.1:6379/0")
@@ -280,11 +279,4 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
         }
     }
     print(figures)
-    out = os.environ.get("ONVM_RELIABILITY_OUT")
-    if out:  # bench/reliability.py --lab
-        old: dict[str, Any] = {}
-        if os.path.exists(out):
-            with open(out) as f:
-                old = json_.load(f)
-        with open(out, "w") as f:
-            json_.dump({**old, **figures}, f, indent=2)
+    record(figures)  # for bench/reliability.py --lab
