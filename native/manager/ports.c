@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 
 #include "mgr.h"
 
 #define RX_DESC 1024
 #define TX_DESC 1024
+#define MEMIF_CONNECT_TRIES 50     /* x 100 ms: how long a memif client waits for its server */
 
 static bool
 lab_v4(uint32_t host_order)
@@ -246,6 +248,21 @@ ports_check_spec(struct mgr_port *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* A memif client's start connects to its server, which may be starting
+ * too (the peer manager started at the same time, or restarting): it is
+ * given a bounded time to appear. */
+static int
+start_port(uint16_t id, const char *spec)
+{
+	int tries = strstr(spec, "net_memif") != NULL && strstr(spec, "role=client") != NULL ?
+		    MEMIF_CONNECT_TRIES : 1;
+	int rc;
+
+	while ((rc = rte_eth_dev_start(id)) != 0 && --tries > 0)
+		rte_delay_us_sleep(100 * 1000);
+	return rc;
+}
+
 int
 ports_start(struct mgr *m, char *err, size_t errlen)
 {
@@ -273,7 +290,7 @@ ports_start(struct mgr *m, char *err, size_t errlen)
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(id, 0, TX_DESC, (unsigned int)sock, NULL);
 		if (rc == 0)
-			rc = rte_eth_dev_start(id);
+			rc = start_port(id, p->spec);
 		if (rc != 0) {
 			snprintf(err, errlen, "cannot start port '%s': %s", p->spec, rte_strerror(-rc));
 			return -1;
