@@ -373,3 +373,23 @@ def test_a_malformed_cluster_minimum_is_refused(bad: Any) -> None:
     data = good()
     data["cluster_min"] = bad
     assert "cluster_min: must map service names to whole numbers 0-4096" in refused(data)
+
+
+def test_min_instances_is_the_scalers_floor_here_and_in_the_cluster_minimum() -> None:
+    """deploy.yml starts ``instances``; the scaler may drain them down to
+    ``min_instances`` (default: ``instances``), and the cluster minimum kept
+    when a host is lost sums those floors."""
+    from ansible_collections.onvm.nfv.plugins.module_utils.config import config_errors, scaler_config
+
+    cluster = {
+        "lab1": {
+            "slow": {"image": "onvm/slow:0.1.0", "instances": 2, "min_instances": 1, "max_instances": 3}
+        },
+        "lab2": {"slow": {"image": "onvm/slow:0.1.0", "instances": 2}},
+    }
+    assert config_errors(cluster["lab1"], {}) == []
+    lab1 = parse(json.loads(json.dumps(scaler_config("lab1", cluster["lab1"], {}, 2, cluster=cluster))))
+    lab2 = parse(json.loads(json.dumps(scaler_config("lab2", cluster["lab2"], {}, 2, cluster=cluster))))
+    assert (lab1.services["slow"].min, lab1.services["slow"].max) == (1, 3)
+    assert (lab2.services["slow"].min, lab2.services["slow"].max) == (2, 2)
+    assert lab1.cluster_min == lab2.cluster_min == {"slow": 3}

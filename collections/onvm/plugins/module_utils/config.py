@@ -174,6 +174,12 @@ def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
 
 
+def scale_floor(svc: dict[str, Any]) -> int:
+    """The fewest instances of a service the scaler keeps on a host:
+    ``min_instances``, or else ``instances`` (what deploy.yml starts)."""
+    return int(svc.get("min_instances", svc.get("instances", 1)))
+
+
 def scaler_config(
     host: str,
     services: dict[str, Any] | None,
@@ -185,19 +191,19 @@ def scaler_config(
     cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """onvm-scaler's configuration for ``host`` (its --config file).  A
-    service's instances go from ``instances`` (what deploy.yml keeps at
-    least, so the scaler never goes below it) to ``max_instances``; each
+    service's instances go from its minimum (``scale_floor``) to
+    ``max_instances``; each
     instance is specified exactly as the ``nf`` module specifies it, so that
     neither replaces the other's.  ``chains``: this host's chains as the
     chain module sets them (host_chains), which the scaler puts back on a
     restarted manager.  ``cluster``: every inventory host -> its
-    onvm_services; a service's cluster minimum (the sum of their
-    ``instances``) is what the scalers keep when a host is lost."""
+    onvm_services; a service's cluster minimum (the sum of their minimums)
+    is what the scalers keep when a host is lost."""
     everyone = cluster if cluster else {host: services}
     cluster_min: dict[str, int] = {}
     for svcs in everyone.values():
         for name, s in (svcs or {}).items():
-            cluster_min[name] = cluster_min.get(name, 0) + int(s.get("instances", 1))
+            cluster_min[name] = cluster_min.get(name, 0) + scale_floor(s)
     return {
         "host": host,
         "cpus": cpus,
@@ -212,7 +218,7 @@ def scaler_config(
                 "files": nf_files(s.get("files"), host),
                 "cores": list(s.get("cores", [])),
                 "shared_core": bool(s.get("shared_core", False)),
-                "min": s.get("instances", 1),
+                "min": scale_floor(s),
                 "max": s.get("max_instances", s.get("instances", 1)),
             }
             for name, s in sorted((services or {}).items())
