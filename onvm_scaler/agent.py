@@ -170,9 +170,12 @@ class Agent:
         for svc in self.detector.surplus(now):
             self.scale_in(svc, view)
         lost = self.losses.observe(view)
-        for h in [h for h in lost if global_view.has_left(self.redis, h)]:
-            self.losses.forget(h)
-            del lost[h]
+        for h in self.losses.unchecked(lost):
+            if global_view.has_left(self.redis, h):
+                self.losses.forget(h)
+                del lost[h]
+            else:
+                self.losses.confirm(h)
         for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
             self.replace(svc, n, view, sorted(h for h, ran in lost.items() if svc in ran))
         try:

@@ -18,10 +18,13 @@ from typing import Any
 
 
 class LossTracker:
-    """Remembers which services each host ran when last seen alive."""
+    """Remembers which services each host ran when last seen alive, and
+    which of the hosts gone from the view were found not to have left
+    cleanly (checked once per loss, not on every tick)."""
 
     def __init__(self) -> None:
         self.ran: dict[str, set[str]] = {}
+        self.confirmed: set[str] = set()
 
     def observe(self, view: Mapping[str, Any]) -> dict[str, set[str]]:
         """Take one view; returns the lost hosts with the services they ran."""
@@ -32,11 +35,21 @@ class LossTracker:
                 if i.get("host") in now:
                     now[i["host"]].add(svc)
         self.ran.update(now)
+        self.confirmed -= alive  # back: if it goes again, that is a new loss
         return {h: svcs for h, svcs in self.ran.items() if h not in alive}
+
+    def unchecked(self, lost: Mapping[str, set[str]]) -> list[str]:
+        """The lost hosts not yet checked for a clean leave."""
+        return sorted(h for h in lost if h not in self.confirmed)
+
+    def confirm(self, host: str) -> None:
+        """``host`` did not leave cleanly: lost until it is seen again."""
+        self.confirmed.add(host)
 
     def forget(self, host: str) -> None:
         """``host`` left cleanly: not lost."""
         self.ran.pop(host, None)
+        self.confirmed.discard(host)
 
 
 def missing(

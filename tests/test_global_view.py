@@ -152,6 +152,10 @@ def test_the_agent_authenticates_with_its_password_file(
         server.stop()
 
 
+def exists_calls(client: Any) -> int:
+    return int(client.info("commandstats").get("cmdstat_exists", {}).get("calls", 0))
+
+
 def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
     tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
 ) -> None:
@@ -205,6 +209,16 @@ def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
         assert wait_until(lambda: any(e["kind"] == "below-min" for e in scale_queue.events(client)), 10)
         (ev,) = [e for e in scale_queue.events(client) if e["kind"] == "below-min"]
         assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + hosts[1], hosts[1], hosts[0])
+        # whether it left cleanly is asked once per loss (EXISTS is only
+        # global_view.has_left), not on each of the next 10+ ticks
+        asked = exists_calls(client)
+
+        def beat() -> float:
+            return float(global_view.view(client)["hosts"].get(hosts[0], {}).get("updated_ms", 0.0))
+
+        first = beat()
+        assert wait_until(lambda: beat() >= first + 1000, 10)
+        assert exists_calls(client) == asked
     finally:
         for p in [*agents.values(), *nfs]:
             if p.poll() is None:

@@ -49,6 +49,26 @@ def test_a_lost_host_is_remembered_with_what_it_last_ran() -> None:
     assert t.observe(WITHOUT_LAB3) == {"lab3": {"fwd"}}
 
 
+def test_a_loss_is_checked_for_a_clean_leave_once_until_the_host_returns() -> None:
+    t = LossTracker()
+    t.observe(FULL)
+    lost = t.observe(WITHOUT_LAB3)
+    assert t.unchecked(lost) == ["lab3"]
+    t.confirm("lab3")
+    assert t.unchecked(t.observe(WITHOUT_LAB3)) == []
+    # back, then gone again: a new loss, checked again
+    t.observe(FULL)
+    assert t.unchecked(t.observe(WITHOUT_LAB3)) == ["lab3"]
+
+
+def test_a_host_that_left_cleanly_is_forgotten() -> None:
+    t = LossTracker()
+    t.observe(FULL)
+    t.observe(WITHOUT_LAB3)
+    t.forget("lab3")
+    assert t.observe(WITHOUT_LAB3) == {}
+
+
 def test_only_services_under_their_minimum_are_started_again() -> None:
     lost = {"lab3": {"slow", "fwd"}}
     # slow: 2 in the cluster, 1 left; fwd: none left; fw: not the lost host's
