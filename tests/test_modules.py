@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import status, stop
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
 from ansible_collections.onvm.nfv.plugins.modules import chain, manager, nf, onvm_info
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
 from onvm_lab.manager import binary, leftovers
@@ -116,3 +117,38 @@ def test_nf_chain_and_info_modules(run: ModuleRunner, host: str, docker_client: 
     r = run(nf.main, state="absent", **nf_args)
     assert r["changed"] and nf_container.find(docker_client, host) == []
     assert run(onvm_info.main, host="nobody-here")["running"] is False
+
+
+@pytest.mark.dataplane
+def test_chain_module_stand_ins_and_one_the_scaler_drained(run: ModuleRunner, host: str) -> None:
+    """The chain module sets the stand-ins for other hosts' services once;
+    one the scaler drained (its host lost) is left drained by a re-deploy:
+    only the scaler revives it, when that host is back in the view."""
+    assert run(manager.main, **mgr_args(host))["changed"]
+    chains = {"web": {"services": ["ids"], "egress": "port0"}}
+    remotes = [{"service": "ids", "host": "peer" + host, "port": "port0"}]
+    r = run(chain.main, check_mode=True, host=host, chains=chains, remotes=remotes)
+    assert r["changed"] and r["remotes_set"] == remotes
+    assert run(onvm_info.main, host=host)["nfs"] == []  # check mode set nothing
+    assert run(chain.main, host=host, chains=chains, remotes=remotes)["changed"]
+    (stand_in,) = run(onvm_info.main, host=host)["nfs"]
+    assert (stand_in["remote_host"], stand_in["state"], stand_in["load_pct"]) == (
+        "peer" + host,
+        "running",
+        100,
+    )
+    assert run(chain.main, host=host, chains=chains, remotes=remotes)["changed"] is False
+
+    with CtlClient(host) as ctl:
+        ctl.call("drain", instance=stand_in["instance"], evict=True)  # what the scaler does
+    r = run(chain.main, host=host, chains=chains, remotes=remotes)
+    assert r["changed"] is False and r["remotes_set"] == []
+    (after,) = run(onvm_info.main, host=host)["nfs"]
+    assert (after["instance"], after["state"], after["evicted"]) == (stand_in["instance"], "draining", True)
+
+    r = run(chain.main, host=host, chains={}, remotes=[], purge=True)
+    assert r["changed"] and r["remotes_deleted"] == [{"service": "ids", "host": "peer" + host}]
+    assert [n["state"] for n in run(onvm_info.main, host=host)["nfs"]] in (
+        [],
+        ["dead"],
+    )  # slot not reused yet
