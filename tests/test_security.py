@@ -5,6 +5,7 @@ privileges and with exactly one capability (SYS_NICE) in effect."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -79,3 +80,69 @@ def test_an_nf_container_runs_with_least_privilege(
     # and no network interface but loopback in its network namespace
     with open("/proc/%d/net/dev" % pid) as f:
         assert [line.split(":")[0].strip() for line in f.readlines()[2:]] == ["lo"]
+
+
+ASK = """
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+for line in sys.argv[2:]:
+    f.write(line.encode() + b"\\n")
+    f.flush()
+    print(f.readline().decode().strip())
+"""
+
+
+@pytest.mark.dataplane
+@pytest.mark.docker
+def test_a_process_in_the_nf_containers_pid_namespace_may_only_register(
+    managers: Callable[..., ManagerProcess], docker_client: Any
+) -> None:
+    """Root in an NF container can reach the control socket (it registers
+    through it), but it is not the host's administrator: every other
+    command is refused and changes nothing; on the host they are served."""
+    mgr = managers()
+    nf_container.start(docker_client, nf_spec(mgr.host, "forward"))
+    (c,) = nf_container.find(docker_client, mgr.host, "forward")
+    c.reload()
+    nf_pid = int(c.attrs["State"]["Pid"])
+    before = (mgr.call("chain_list"), mgr.call("nf_list"))
+    asks = [
+        {"cmd": "shutdown"},
+        {"cmd": "chain_set", "name": "evil", "services": ["forward"]},
+        {"cmd": "drain", "instance": 0, "evict": True},
+        {"cmd": "nf_list"},
+        {"cmd": "register", "service": "intruder"},
+    ]
+    lines = [json.dumps(a) for a in asks]
+    # the host's python, in the NF containers' PID namespace (the host's files)
+    out = subprocess.run(
+        [
+            "nsenter",
+            "--target",
+            str(nf_pid),
+            "--pid",
+            "--",
+            sys.executable,
+            "-c",
+            ASK,
+            socket_path(mgr.host),
+            *lines,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    replies = [json.loads(x) for x in out.stdout.splitlines()]
+    for ask, rep in zip(asks[:-1], replies[:-1], strict=True):
+        assert rep["ok"] is False and "may only register" in rep["error"], (ask, rep)
+    assert replies[-1]["ok"] is True  # what an NF needs still works (its connection is closed now)
+    assert mgr.call("status")["host"] == mgr.host  # not shut down
+    chains, nfs = mgr.call("chain_list"), mgr.call("nf_list")
+    assert chains == before[0]
+    forward = [n for n in nfs["nfs"] if n["service"] == "forward"]
+    assert [n["state"] for n in forward] == ["running"]
+    # the same requests from the host's own PID namespace are served
+    assert mgr.call("chain_set", name="ok", services=["forward"])["ok"] is True

@@ -32,6 +32,7 @@
 struct client {
 	int fd;
 	int inst;                 /* instance registered on it, -1 none */
+	bool contained;           /* peer in another PID namespace: may only register */
 	size_t used;
 	char buf[ONVM_CTL_MAX_LINE];
 };
@@ -524,6 +525,27 @@ cmd_service_list(struct mgr *m)
 	return json_pack("{s:b, s:o}", "ok", 1, "services", list);
 }
 
+/* Whether the peer of fd runs in another PID namespace than the manager
+ * (an NF container: they share the onvm/pause container's).  Such a peer
+ * may only register: the socket is root's, and root inside an NF container
+ * is not the host's administrator.  Unknown (the peer is gone, /proc not
+ * readable) counts as contained. */
+static bool
+peer_contained(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char path[64], theirs[64], ours[64];
+	ssize_t n, k;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)cred.pid);
+	n = readlink(path, theirs, sizeof(theirs) - 1);
+	k = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+	return n <= 0 || k <= 0 || n != k || memcmp(theirs, ours, (size_t)n) != 0;
+}
+
 static json_t *
 dispatch(struct mgr *m, struct client *c, json_t *req)
 {
@@ -531,6 +553,9 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 
 	if (!json_is_object(req) || cmd == NULL)
 		return error_reply("a request is a JSON object with a 'cmd' string");
+	if (c->contained && strcmp(cmd, "register") != 0)
+		return error_reply("%.32s: refused: a peer in another PID namespace (an NF container) "
+				   "may only register", cmd);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(m);
 	if (strcmp(cmd, "nf_list") == 0)
@@ -672,6 +697,7 @@ ctl_thread(void *arg)
 				}
 				clients[i]->fd = fd;
 				clients[i]->inst = -1;
+				clients[i]->contained = peer_contained(fd);
 				ev.events = EPOLLIN | EPOLLRDHUP;
 				ev.data.u32 = i;
 				epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
