@@ -192,9 +192,8 @@ def scaler_config(
 ) -> dict[str, Any]:
     """onvm-scaler's configuration for ``host`` (its --config file).  A
     service's instances go from its minimum (``scale_floor``) to
-    ``max_instances``; each
-    instance is specified exactly as the ``nf`` module specifies it, so that
-    neither replaces the other's.  ``chains``: this host's chains as the
+    ``max_instances``; each instance is specified exactly as the ``nf``
+    module specifies it, so that neither replaces the other's.  ``chains``: this host's chains as the
     chain module sets them (host_chains), which the scaler puts back on a
     restarted manager.  ``cluster``: every inventory host -> its
     onvm_services; a service's cluster minimum (the sum of their minimums)
