@@ -52,6 +52,7 @@ log = logging.getLogger("onvm-scaler")
 
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
+MAX_BACKOFF = 5.0  # seconds between retries while Redis cannot be reached, at most
 
 
 def limits_key(host: str) -> str:
@@ -82,7 +83,8 @@ class Agent:
         self.config = config
         self.detector = Detector(config.policy) if config else None
         self.full_logged: dict[str, float] = {}
-        self.losses = replace.LossTracker()
+        # after an outage every live agent is back within its back-off
+        self.losses = replace.LossTracker(grace=MAX_BACKOFF + 1.0)
         self.below_reported: set[tuple[str, str]] = set()
         # what the metrics endpoint serves: the newest snapshot and rates
         self.latest: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
@@ -169,13 +171,15 @@ class Agent:
             self.scale_out(now, svc, view)
         for svc in self.detector.surplus(now):
             self.scale_in(svc, view)
-        lost = self.losses.observe(view)
+        lost = self.losses.observe(view, now)
         for h in self.losses.unchecked(lost):
             if global_view.has_left(self.redis, h):
                 self.losses.forget(h)
                 del lost[h]
             else:
                 self.losses.confirm(h)
+                ran = " ".join(sorted(lost[h])) or "nothing"
+                log.warning("%s is lost (out of the view; it ran %s)", h, ran)
         for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
             self.replace(svc, n, view, sorted(h for h, ran in lost.items() if svc in ran))
         try:
@@ -345,10 +349,8 @@ class Agent:
                 backoff = self.interval
             except redis.RedisError as e:
                 log.warning("redis: %s; retrying in %.1f s", e, backoff)
-                backoff = min(backoff * 2, 5.0)
-                # a restarted Redis comes back empty: hosts that have not
-                # heartbeaten into it yet are not lost (seen again first)
-                self.losses = replace.LossTracker()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                self.losses.outage()
             time.sleep(backoff)
         try:
             global_view.leave(self.redis, self.host, events.now_ms())

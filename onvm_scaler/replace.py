@@ -2,7 +2,8 @@
 again elsewhere (pure, no I/O).
 
 A host is lost when this scaler saw it in the global view and it has gone
-(its heartbeat expired: manager or scaler dead, or cut off).  A service the
+(its heartbeat expired: manager or scaler dead, or cut off), or, after the
+view could not be read, is still gone a grace period later.  A service the
 lost host ran is re-placed when the live instances left are fewer than the
 service's cluster minimum (the sum of every inventory host's ``instances``);
 one never seen alive by this scaler (not up yet at deploy time), or one that
@@ -22,20 +23,38 @@ class LossTracker:
     which of the hosts gone from the view were found not to have left
     cleanly (checked once per loss, not on every tick)."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = 0.0) -> None:
         self.ran: dict[str, set[str]] = {}
         self.confirmed: set[str] = set()
+        self.grace = grace
+        self.grace_until = 0.0
+        self.after_outage = False
 
-    def observe(self, view: Mapping[str, Any]) -> dict[str, set[str]]:
-        """Take one view; returns the lost hosts with the services they ran."""
+    def outage(self) -> None:
+        """The view could not be read.  A restarted Redis comes back empty
+        and the other agents heartbeat into it again one by one, each after
+        its own back-off: for ``grace`` seconds from the next view, a host
+        missing from it is not lost yet; one still missing then (it died
+        during the outage) is."""
+        self.after_outage = True
+        self.confirmed.clear()  # a restarted Redis forgot who left cleanly
+
+    def observe(self, view: Mapping[str, Any], now: float) -> dict[str, set[str]]:
+        """Take one view (``now``: a monotonic clock); returns the lost
+        hosts with the services they ran."""
         alive = set(view.get("hosts") or {})
-        now: dict[str, set[str]] = {h: set() for h in alive}
+        seen: dict[str, set[str]] = {h: set() for h in alive}
         for svc, insts in (view.get("services") or {}).items():
             for i in insts:
-                if i.get("host") in now:
-                    now[i["host"]].add(svc)
-        self.ran.update(now)
+                if i.get("host") in seen:
+                    seen[i["host"]].add(svc)
+        self.ran.update(seen)
         self.confirmed -= alive  # back: if it goes again, that is a new loss
+        if self.after_outage:
+            self.after_outage = False
+            self.grace_until = now + self.grace
+        if now < self.grace_until:
+            return {}
         return {h: svcs for h, svcs in self.ran.items() if h not in alive}
 
     def unchecked(self, lost: Mapping[str, set[str]]) -> list[str]:

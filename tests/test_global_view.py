@@ -4,19 +4,21 @@ heartbeating drops out within the 3 s TTL; the agent rides out a Redis restart."
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 from onvm_lab.manager import REPO, ManagerProcess, binary
 from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import wait_until
@@ -152,19 +154,41 @@ def test_the_agent_authenticates_with_its_password_file(
         server.stop()
 
 
-def exists_calls(client: Any) -> int:
-    return int(client.info("commandstats").get("cmdstat_exists", {}).get("calls", 0))
+@dataclasses.dataclass
+class TwoHosts:
+    hosts: list[str]
+    agents: dict[str, subprocess.Popen[bytes]]
+    client: Any
+
+    def both_listed(self) -> bool:
+        v = global_view.view(self.client)
+        return all(h in v["hosts"] and v["services"].get("svc-" + h) for h in self.hosts)
+
+    def both_seen(self) -> None:
+        """Wait until each agent has read a view with the other in it: a
+        tick publishes its heartbeat, then reads the view, so a heartbeat
+        newer than the moment both were listed means the next read has
+        both (a host an agent never saw is nobody's loss)."""
+        listed = time.time() * 1000
+
+        def beat(h: str) -> float:
+            return float(global_view.view(self.client)["hosts"].get(h, {}).get("updated_ms", 0.0))
+
+        assert wait_until(lambda: all(beat(h) > listed + 200 for h in self.hosts), 10)
+
+    def below_min(self) -> list[dict[str, str]]:
+        return [e for e in scale_queue.events(self.client) if e["kind"] == "below-min"]
+
+    def kill(self, host: str) -> None:
+        self.agents[host].kill()
+        self.agents[host].wait()
 
 
-def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
-    tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
-) -> None:
-    """Two hosts, each running one service the other does not declare (so a
-    loss can only be reported, not repaired: event below-min).  Redis
-    restarted: both agents come back at different times and neither takes
-    the other for lost.  Then one agent killed -9: the other reports it."""
-    from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
-
+@contextlib.contextmanager
+def two_hosts(tag: str, redis_server: RedisServer, tmp_path: Any) -> Iterator[TwoHosts]:
+    """Two hosts, each with a manager, an agent and one service the other
+    does not declare (so a loss can only be reported, not repaired: event
+    below-min), both listed in the view."""
     hosts = ["la" + tag, "lb" + tag]
     mgrs = [ManagerProcess(h, core=i).start() for i, h in enumerate(hosts)]
     nfs = [
@@ -192,33 +216,10 @@ def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
                 ],
                 stderr=logs[-1],
             )
-
-        def both_listed() -> bool:
-            v = global_view.view(client)
-            return all(h in v["hosts"] and v["services"].get("svc-" + h) for h in hosts)
-
-        assert wait_until(both_listed, 20)
-        redis_server.stop()
-        time.sleep(1)  # both agents back off: they reconnect at different times
-        redis_server.start()
-        assert wait_until(both_listed, 20)
-        assert [e for e in scale_queue.events(client) if e["kind"] == "below-min"] == []
-
-        agents[hosts[1]].kill()
-        agents[hosts[1]].wait()
-        assert wait_until(lambda: any(e["kind"] == "below-min" for e in scale_queue.events(client)), 10)
-        (ev,) = [e for e in scale_queue.events(client) if e["kind"] == "below-min"]
-        assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + hosts[1], hosts[1], hosts[0])
-        # whether it left cleanly is asked once per loss (EXISTS is only
-        # global_view.has_left), not on each of the next 10+ ticks
-        asked = exists_calls(client)
-
-        def beat() -> float:
-            return float(global_view.view(client)["hosts"].get(hosts[0], {}).get("updated_ms", 0.0))
-
-        first = beat()
-        assert wait_until(lambda: beat() >= first + 1000, 10)
-        assert exists_calls(client) == asked
+        two = TwoHosts(hosts, agents, client)
+        assert wait_until(two.both_listed, 20)
+        two.both_seen()
+        yield two
     finally:
         for p in [*agents.values(), *nfs]:
             if p.poll() is None:
@@ -228,3 +229,56 @@ def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
             m.stop()
         for f in logs:
             f.close()
+
+
+def exists_calls(client: Any) -> int:
+    return int(client.info("commandstats").get("cmdstat_exists", {}).get("calls", 0))
+
+
+def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
+    tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
+) -> None:
+    """Redis restarted: both agents come back at different times and neither
+    takes the other for lost.  Then one agent killed -9: the other reports
+    it, and asks Redis whether it left cleanly once, not on every tick."""
+    with two_hosts(tag, redis_server, tmp_path) as two:
+        a, b = two.hosts
+        redis_server.stop()
+        time.sleep(1)  # both agents back off: they reconnect at different times
+        redis_server.start()
+        assert wait_until(two.both_listed, 20)
+        two.both_seen()
+        assert two.below_min() == []
+
+        two.kill(b)
+        assert wait_until(lambda: two.below_min() != [], 10)
+        (ev,) = two.below_min()
+        assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + b, b, a)
+        # whether it left cleanly is asked once per loss (EXISTS is only
+        # global_view.has_left), not on each of the next 10+ ticks
+        asked = exists_calls(two.client)
+
+        def beat() -> float:
+            return float(global_view.view(two.client)["hosts"].get(a, {}).get("updated_ms", 0.0))
+
+        first = beat()
+        assert wait_until(lambda: beat() >= first + 1000, 10)
+        assert exists_calls(two.client) == asked
+
+
+def test_a_host_that_dies_while_redis_is_down_is_lost_once_redis_is_back(
+    tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
+) -> None:
+    """Redis stopped, one agent killed -9 meanwhile, Redis started empty:
+    the other agent waits out its grace period (every live agent is back by
+    then) and reports the dead one, exactly once."""
+    with two_hosts(tag, redis_server, tmp_path) as two:
+        a, b = two.hosts
+        redis_server.stop()
+        two.kill(b)
+        time.sleep(1)  # a's agent fails a tick or more: an outage, not a blip
+        redis_server.start()
+        assert wait_until(lambda: a in global_view.view(two.client)["hosts"], 20)
+        assert wait_until(lambda: two.below_min() != [], 20)
+        (ev,) = two.below_min()
+        assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + b, b, a)

@@ -24,49 +24,75 @@ WITHOUT_LAB3 = view(["lab1", "lab2"], ("fw", "lab1"), ("slow", "lab2"))
 
 def test_a_host_seen_and_gone_is_lost_with_what_it_ran() -> None:
     t = LossTracker()
-    assert t.observe(FULL) == {}
-    assert t.observe(WITHOUT_LAB3) == {"lab3": {"slow", "fwd"}}
+    assert t.observe(FULL, 0.0) == {}
+    assert t.observe(WITHOUT_LAB3, 0.0) == {"lab3": {"slow", "fwd"}}
 
 
 def test_a_host_never_seen_is_nobodys_loss() -> None:
     """At deploy time the hosts come up one by one: not yet up is not lost."""
     t = LossTracker()
-    assert t.observe(WITHOUT_LAB3) == {}
-    assert t.observe(WITHOUT_LAB3) == {}
+    assert t.observe(WITHOUT_LAB3, 0.0) == {}
+    assert t.observe(WITHOUT_LAB3, 0.0) == {}
 
 
 def test_a_host_that_returns_is_no_longer_lost() -> None:
     t = LossTracker()
-    t.observe(FULL)
-    t.observe(WITHOUT_LAB3)
-    assert t.observe(FULL) == {}
+    t.observe(FULL, 0.0)
+    t.observe(WITHOUT_LAB3, 0.0)
+    assert t.observe(FULL, 0.0) == {}
 
 
 def test_a_lost_host_is_remembered_with_what_it_last_ran() -> None:
     t = LossTracker()
-    t.observe(FULL)
-    t.observe(view(["lab1", "lab2", "lab3"], ("fw", "lab1"), ("slow", "lab2"), ("fwd", "lab3")))
-    assert t.observe(WITHOUT_LAB3) == {"lab3": {"fwd"}}
+    t.observe(FULL, 0.0)
+    t.observe(view(["lab1", "lab2", "lab3"], ("fw", "lab1"), ("slow", "lab2"), ("fwd", "lab3")), 0.0)
+    assert t.observe(WITHOUT_LAB3, 0.0) == {"lab3": {"fwd"}}
 
 
 def test_a_loss_is_checked_for_a_clean_leave_once_until_the_host_returns() -> None:
     t = LossTracker()
-    t.observe(FULL)
-    lost = t.observe(WITHOUT_LAB3)
+    t.observe(FULL, 0.0)
+    lost = t.observe(WITHOUT_LAB3, 0.0)
     assert t.unchecked(lost) == ["lab3"]
     t.confirm("lab3")
-    assert t.unchecked(t.observe(WITHOUT_LAB3)) == []
+    assert t.unchecked(t.observe(WITHOUT_LAB3, 0.0)) == []
     # back, then gone again: a new loss, checked again
-    t.observe(FULL)
-    assert t.unchecked(t.observe(WITHOUT_LAB3)) == ["lab3"]
+    t.observe(FULL, 0.0)
+    assert t.unchecked(t.observe(WITHOUT_LAB3, 0.0)) == ["lab3"]
 
 
 def test_a_host_that_left_cleanly_is_forgotten() -> None:
     t = LossTracker()
-    t.observe(FULL)
-    t.observe(WITHOUT_LAB3)
+    t.observe(FULL, 0.0)
+    t.observe(WITHOUT_LAB3, 0.0)
     t.forget("lab3")
-    assert t.observe(WITHOUT_LAB3) == {}
+    assert t.observe(WITHOUT_LAB3, 0.0) == {}
+
+
+def test_after_an_outage_a_host_still_missing_when_the_grace_ends_is_lost() -> None:
+    """Redis restarted empty: the hosts heartbeat into it one by one.  lab2
+    is back within the grace period (not lost); lab3 died during the outage
+    and is lost once the grace has run out."""
+    t = LossTracker(grace=6.0)
+    t.observe(FULL, 0.0)
+    t.outage()
+    only_lab1 = view(["lab1"], ("fw", "lab1"))
+    assert t.observe(only_lab1, 100.0) == {}  # the grace starts with the first view after
+    assert t.observe(WITHOUT_LAB3, 103.0) == {}
+    assert t.observe(WITHOUT_LAB3, 105.9) == {}
+    assert t.observe(WITHOUT_LAB3, 106.0) == {"lab3": {"slow", "fwd"}}
+
+
+def test_an_outage_makes_a_confirmed_loss_be_checked_again() -> None:
+    """A restarted Redis has forgotten who left cleanly: ask once more."""
+    t = LossTracker(grace=1.0)
+    t.observe(FULL, 0.0)
+    assert t.unchecked(t.observe(WITHOUT_LAB3, 0.0)) == ["lab3"]
+    t.confirm("lab3")
+    assert t.unchecked(t.observe(WITHOUT_LAB3, 0.5)) == []
+    t.outage()
+    assert t.observe(WITHOUT_LAB3, 10.0) == {}
+    assert t.unchecked(t.observe(WITHOUT_LAB3, 11.0)) == ["lab3"]
 
 
 def test_only_services_under_their_minimum_are_started_again() -> None:
