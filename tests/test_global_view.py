@@ -22,6 +22,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale
 from onvm_lab.manager import REPO, ManagerProcess, binary
 from onvm_lab.redis_server import RedisServer
 from onvm_lab.single_host import wait_until
+from onvm_scaler import agent as agent_mod
 
 
 def agent(host: str, url: str) -> subprocess.Popen[bytes]:
@@ -267,7 +268,12 @@ def test_a_host_whose_agent_dies_is_lost_but_a_redis_restart_loses_nobody(
 
 
 def test_a_host_that_dies_while_redis_is_down_is_lost_once_redis_is_back(
-    tag: str, hugepages: int, built: None, redis_server: RedisServer, tmp_path: Any
+    tag: str,
+    hugepages: int,
+    built: None,
+    redis_server: RedisServer,
+    tmp_path: Any,
+    reliability: dict[str, Any],
 ) -> None:
     """Redis stopped, one agent killed -9 meanwhile, Redis started empty:
     the other agent waits out its grace period (every live agent is back by
@@ -278,7 +284,13 @@ def test_a_host_that_dies_while_redis_is_down_is_lost_once_redis_is_back(
         two.kill(b)
         time.sleep(1)  # a's agent fails a tick or more: an outage, not a blip
         redis_server.start()
+        back = time.monotonic()
         assert wait_until(lambda: a in global_view.view(two.client)["hosts"], 20)
         assert wait_until(lambda: two.below_min() != [], 20)
+        reported = time.monotonic() - back
         (ev,) = two.below_min()
         assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + b, b, a)
+        reliability["host_lost_during_redis_outage"] = {
+            "reported_s_after_redis_back": round(reported, 2),
+            "grace_s": agent_mod.MAX_BACKOFF + 1.0,
+        }
