@@ -15,7 +15,8 @@ fi
 
 pkgs=(libdpdk-dev dpdk dpdk-dev meson ninja-build pkg-config gcc make libjansson-dev
       libnuma-dev libbsd-dev libelf-dev zlib1g-dev docker.io iproute2 procps
-      python3 python3-venv python3-dev python3-apt git redis-server openssh-server tmux clang libclang-rt-14-dev)
+      python3 python3-venv python3-dev python3-apt git redis-server openssh-server tmux clang libclang-rt-14-dev
+      tshark)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
