@@ -65,8 +65,10 @@ def _lib(ffi: cffi.FFI) -> Any:
 
 
 class NF:
-    """Attach to the host's manager and register (onvm_nf_init); ``args``
-    holds the NF's own options (after "--")."""
+    """Attach to the host's manager's memory (onvm_nf_init); ``args`` holds
+    the NF's own options (after "--").  The NF registers (becomes an
+    instance traffic is steered to) only in :meth:`run`, so one whose own
+    set-up fails never shows as running."""
 
     def __init__(self, argv: Sequence[str], service: str) -> None:
         self.ffi = cffi.FFI()
@@ -88,8 +90,9 @@ class NF:
         return int(self.lib.onvm_nf_port_id(self.nf, name.encode()))
 
     def run(self, handle: Handler) -> int:
-        """Call ``handle`` with each burst until SIGINT/SIGTERM or the
-        manager goes away; then unregister and release the EAL."""
+        """Register, then call ``handle`` with each burst until SIGINT/SIGTERM
+        or the manager goes away; then unregister and release the EAL.
+        Returns 0, or 1 if the manager refused the registration."""
         ffi, buffer = self.ffi, self.ffi.buffer
 
         def on_burst(b: Any, _arg: Any) -> None:

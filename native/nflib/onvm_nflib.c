@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
- * libonvm_nf: attach to the host's manager as a DPDK secondary, register,
- * run the packet loop.
+ * libonvm_nf: attach to the host's manager as a DPDK secondary; then, when
+ * the NF is set up and starts its packet loop, register and run the loop.
+ * An NF is an instance the manager steers to only once it is ready: one
+ * that fails its own set-up (bad rules, bad options) never appears.
  *
  * The packet loop runs in a thread of its own that is not an EAL lcore:
  * many NFs on one host share lcore numbers, and the mempool's per-lcore
@@ -216,8 +218,6 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 		fprintf(stderr, "onvm: manager's shared state not found: %s\n", strerror(-rc));
 		goto fail_eal;
 	}
-	if (do_register(nf) < 0)
-		goto fail_eal;
 
 	the_nf = nf;
 	signal(SIGINT, on_signal);
@@ -539,6 +539,8 @@ onvm_nf_run(struct onvm_nf *nf, onvm_nf_handler_t handler, void *arg)
 	struct loop_args la = { .nf = nf, .handler = handler, .arg = arg };
 	pthread_t t;
 
+	if (do_register(nf) < 0)
+		return 1;
 	if (pthread_create(&t, NULL, packet_loop, &la) != 0) {
 		fprintf(stderr, "onvm: cannot start the packet loop\n");
 		return 1;

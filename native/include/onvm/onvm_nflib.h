@@ -60,14 +60,19 @@ struct onvm_nf {
 typedef void (*onvm_nf_handler_t)(struct onvm_nf *nf, struct rte_mbuf **pkts, uint16_t n,
 				  void *arg);
 
-/* Parse the library's options, attach to the manager, register.  On
- * success, argc and argv are left holding the NF's own options (after "--",
- * with argv[0] kept and getopt reset), ready for getopt; returns 0.  Returns
- * -1 after printing why to stderr (no manager, bad option, ...). */
+/* Parse the library's options and attach to the manager's memory (the
+ * NF is not an instance yet: see onvm_nf_run).  On success, argc and argv
+ * are left holding the NF's own options (after "--", with argv[0] kept and
+ * getopt reset), ready for getopt; returns 0.  Returns -1 after printing
+ * why to stderr (no manager, bad option, ...). */
 int onvm_nf_init(int *argc, char ***argv, const char *default_service, struct onvm_nf **nf);
 
-/* Run the packet loop until onvm_nf_stop() or SIGINT/SIGTERM; then
- * unregister.  Returns 0. */
+/* Register with the manager (from here on the NF is an instance that
+ * traffic is steered to: an NF sets itself up -- options, rules -- before
+ * this call, so that one that fails never shows as running), then run the
+ * packet loop until onvm_nf_stop() or SIGINT/SIGTERM.  Returns 0, or 1
+ * after printing why if the manager refused the registration.  nf->id and
+ * nf->inst are valid from the loop's start (on_start, the handler). */
 int onvm_nf_run(struct onvm_nf *nf, onvm_nf_handler_t handler, void *arg);
 
 /* Ask the loop to end (async-signal-safe). */

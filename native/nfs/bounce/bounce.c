@@ -32,7 +32,7 @@ main(int argc, char **argv)
 {
 	onvm_nf_handler_t h = back;
 	struct onvm_nf *nf;
-	int opt;
+	int opt, rc;
 
 	if (onvm_nf_init(&argc, &argv, "bounce", &nf) < 0)
 		return 2;
@@ -46,7 +46,7 @@ main(int argc, char **argv)
 		onvm_nf_fini(nf);
 		return opt == 'h' ? 0 : 2;
 	}
-	onvm_nf_run(nf, h, NULL);
+	rc = onvm_nf_run(nf, h, NULL);
 	onvm_nf_fini(nf);
-	return 0;
+	return rc;
 }

@@ -193,7 +193,7 @@ main(int argc, char **argv)
 	static struct fw fw;
 	const char *rules = "/etc/onvm/fw.rules";
 	struct onvm_nf *nf;
-	int opt;
+	int opt, rc;
 
 	if (onvm_nf_init(&argc, &argv, "firewall", &nf) < 0)
 		return 2;
@@ -213,7 +213,7 @@ main(int argc, char **argv)
 	}
 	printf("firewall: %u rules, default %s\n", fw.n, fw.default_allow ? "allow" : "deny");
 	fflush(stdout);
-	onvm_nf_run(nf, handler, &fw);
+	rc = onvm_nf_run(nf, handler, &fw);
 	onvm_nf_fini(nf);
-	return 0;
+	return rc;
 }

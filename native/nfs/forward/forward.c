@@ -32,7 +32,7 @@ main(int argc, char **argv)
 {
 	struct fwd f = { .port = -1, .service = -1 };
 	struct onvm_nf *nf;
-	int opt;
+	int opt, rc;
 
 	if (onvm_nf_init(&argc, &argv, "forward", &nf) < 0)
 		return 2;
@@ -49,7 +49,7 @@ main(int argc, char **argv)
 		onvm_nf_fini(nf);
 		return opt == 'h' ? 0 : 2;
 	}
-	onvm_nf_run(nf, handler, &f);
+	rc = onvm_nf_run(nf, handler, &f);
 	onvm_nf_fini(nf);
-	return 0;
+	return rc;
 }

@@ -69,7 +69,7 @@ main(int argc, char **argv)
 {
 	struct slow s = { .cycles = 1000 };
 	struct onvm_nf *nf;
-	int opt;
+	int opt, rc;
 
 	if (onvm_nf_init(&argc, &argv, "slow", &nf) < 0)
 		return 2;
@@ -98,7 +98,7 @@ main(int argc, char **argv)
 		onvm_nf_fini(nf);
 		return opt == 'h' ? 0 : 2;
 	}
-	onvm_nf_run(nf, handler, &s);
+	rc = onvm_nf_run(nf, handler, &s);
 	onvm_nf_fini(nf);
-	return 0;
+	return rc;
 }

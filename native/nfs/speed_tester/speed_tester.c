@@ -193,7 +193,10 @@ main(int argc, char **argv)
 		}
 	}
 	nf->on_start = start;
-	onvm_nf_run(nf, handler, &st);
+	if (onvm_nf_run(nf, handler, &st) != 0) {
+		onvm_nf_fini(nf);
+		return 1;
+	}
 	printf("{\"nf\": \"speed_tester\", \"mpps\": %.3f, \"packets\": %" PRIu64
 	       ", \"size\": %u, \"inflight\": %u}\n", st.mpps, st.count, st.size, st.inflight);
 	fflush(stdout);

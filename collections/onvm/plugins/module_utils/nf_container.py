@@ -252,7 +252,9 @@ def start(client: Any, spec: NFSpec, timeout: float = 30.0) -> dict[str, Any]:
         while time.monotonic() < deadline:
             container.reload()
             state = container.attrs["State"]
-            if not state["Running"]:
+            # unless-stopped: an NF that exits is started again, and Docker
+            # says Running (and Restarting) meanwhile -- an exit all the same
+            if not state["Running"] or state.get("Restarting") or container.attrs.get("RestartCount", 0):
                 raise NFError(
                     "NF %s exited with %s: %s" % (spec.name, state.get("ExitCode"), _logs(container))
                 )
