@@ -163,7 +163,7 @@ def test_nf_with_bad_rules_fails_and_is_removed(
     mgr = managers()
     rules = tmp_path / "fw.rules"
     rules.write_text("default allow\ndeny proto udp dport 70000\n")
-    with pytest.raises(nf_container.NFError, match="exited with 2: .*line 2: bad rule"):
+    with pytest.raises(nf_container.NFError, match=r"exited with 2: .*line 2: bad rule"):
         nf_container.start(
             docker_client, nf_spec(mgr.host, "firewall", files={str(rules): "/etc/onvm/fw.rules"})
         )
