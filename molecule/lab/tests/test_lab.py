@@ -195,6 +195,45 @@ def test_the_lab_sshd_takes_only_the_lab_key(tmp_path: Any) -> None:
         assert ok.returncode == 0, ok.stderr
 
 
+def test_lab_up_again_on_the_deployed_lab_changes_nothing() -> None:
+    """playbooks/lab_up.yml run a second time, on the lab as deployed and
+    running: 0 changed, and it leaves the hosts alone (same manager on each,
+    the view still has all three)."""
+    import os
+    import subprocess
+
+    from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+    from onvm_lab.scale_demo import lab_redis
+
+    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+    def managers() -> dict[str, str]:
+        out = {}
+        for name in ("lab1", "lab2", "lab3"):
+            pids = subprocess.run(
+                ["pgrep", "-f", "^[^ ]*/onvm-mgr --host %s " % name], capture_output=True, text=True
+            ).stdout.split()
+            assert len(pids) == 1, (name, pids)
+            out[name] = pids[0]
+        return out
+
+    before = managers()
+    run = subprocess.run(
+        [os.path.join(repo, ".venv/bin/ansible-playbook"), "playbooks/lab_up.yml"],
+        cwd=repo,
+        env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}, "ANSIBLE_NOCOLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    recap = [line for line in run.stdout.splitlines() if line.startswith("localhost ")]
+    assert run.returncode == 0 and len(recap) == 1, run.stdout[-2000:]
+    assert "changed=0" in recap[0] and "failed=0" in recap[0], recap
+    assert managers() == before
+    view = global_view.view(lab_redis("redis://198.18.0.1:6379/0"))
+    assert sorted(view["hosts"]) == ["lab1", "lab2", "lab3"]
+
+
 def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_again() -> None:
     """Host loss (last: destroy follows): lab3's manager and scaler killed -9
     and its links down.  Within 3 s lab3 is out of the view; lab1's and
