@@ -53,6 +53,9 @@ log = logging.getLogger("onvm-scaler")
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
 MAX_BACKOFF = 5.0  # seconds between retries while Redis cannot be reached, at most
+# after a Redis error, how long absence from the view is not loss: every live
+# agent is back within its back-off and heartbeats at once
+LOSS_GRACE = MAX_BACKOFF + 1.0
 
 
 def limits_key(host: str) -> str:
@@ -83,8 +86,7 @@ class Agent:
         self.config = config
         self.detector = Detector(config.policy) if config else None
         self.full_logged: dict[str, float] = {}
-        # after an outage every live agent is back within its back-off
-        self.losses = replace.LossTracker(grace=MAX_BACKOFF + 1.0)
+        self.losses = replace.LossTracker(grace=LOSS_GRACE)
         self.below_reported: set[tuple[str, str]] = set()
         # what the metrics endpoint serves: the newest snapshot and rates
         self.latest: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])

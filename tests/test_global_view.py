@@ -292,5 +292,5 @@ def test_a_host_that_dies_while_redis_is_down_is_lost_once_redis_is_back(
         assert (ev["service"], ev["lost"], ev["origin"]) == ("svc-" + b, b, a)
         reliability["host_lost_during_redis_outage"] = {
             "reported_s_after_redis_back": round(reported, 2),
-            "grace_s": agent_mod.MAX_BACKOFF + 1.0,
+            "grace_s": agent_mod.LOSS_GRACE,
         }

@@ -19,6 +19,31 @@ def mgr_pid(host: Any, name: str) -> str:
     return str(pids[0])
 
 
+def playbook(*args: str) -> dict[str, Any]:
+    """ansible-playbook ARGS from the project directory, as molecule runs
+    it but without colour (the recap is read as plain text): its return code,
+    output and the recap line of each host, by host name."""
+    import os
+    import subprocess
+
+    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+    out = subprocess.run(
+        [os.path.join(repo, ".venv/bin/ansible-playbook"), *args],
+        cwd=repo,
+        env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}, "ANSIBLE_NOCOLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    recap = {}
+    in_recap = False
+    for line in out.stdout.splitlines():
+        in_recap = in_recap or line.startswith("PLAY RECAP")
+        if in_recap and " : ok=" in line:
+            recap[line.split()[0]] = line
+    return {"rc": out.returncode, "stdout": out.stdout, "recap": recap}
+
+
 def test_each_host_runs_its_manager_in_its_namespace(host: Any) -> None:
     name = hostname(host)
     pid = mgr_pid(host, name)
@@ -126,28 +151,12 @@ def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> 
     core, lab1 the most but runs no slow); re-running deploy.yml meanwhile
     changes nothing and keeps it; then every frame arrives; under a light
     load it is drained and stopped without losing a frame."""
-    import os
-    import subprocess
-
     from onvm_lab import scale_demo
 
-    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
-
     def redeploy() -> dict[str, object]:
-        out = subprocess.run(
-            [os.path.join(repo, ".venv/bin/ansible-playbook"), "deploy.yml", "-i", "inventory/lab"],
-            cwd=repo,
-            # molecule forces colour on; the recap is read as plain text
-            env={
-                **{k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"},
-                "ANSIBLE_NOCOLOR": "1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        recap = [line for line in out.stdout.splitlines() if line.startswith(("lab1 ", "lab2 ", "lab3 "))]
-        return {"rc": out.returncode, "recap": recap}
+        out = playbook("deploy.yml", "-i", "inventory/lab")
+        recap = [out["recap"][h] for h in ("lab1", "lab2", "lab3") if h in out["recap"]]
+        return {"rc": out["rc"], "recap": recap}
 
     res = scale_demo.run("redis://198.18.0.1:6379/0", while_scaled=redeploy)
     assert res["scaled_out"]
@@ -199,13 +208,10 @@ def test_lab_up_again_on_the_deployed_lab_changes_nothing() -> None:
     """playbooks/lab_up.yml run a second time, on the lab as deployed and
     running: 0 changed, and it leaves the hosts alone (same manager on each,
     the view still has all three)."""
-    import os
     import subprocess
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view
     from onvm_lab.scale_demo import lab_redis
-
-    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
 
     def managers() -> dict[str, str]:
         out = {}
@@ -218,17 +224,9 @@ def test_lab_up_again_on_the_deployed_lab_changes_nothing() -> None:
         return out
 
     before = managers()
-    run = subprocess.run(
-        [os.path.join(repo, ".venv/bin/ansible-playbook"), "playbooks/lab_up.yml"],
-        cwd=repo,
-        env={**{k: v for k, v in os.environ.items() if k != "ANSIBLE_FORCE_COLOR"}, "ANSIBLE_NOCOLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    recap = [line for line in run.stdout.splitlines() if line.startswith("localhost ")]
-    assert run.returncode == 0 and len(recap) == 1, run.stdout[-2000:]
-    assert "changed=0" in recap[0] and "failed=0" in recap[0], recap
+    run = playbook("playbooks/lab_up.yml")
+    assert run["rc"] == 0 and list(run["recap"]) == ["localhost"], run["stdout"][-2000:]
+    assert "changed=0" in run["recap"]["localhost"] and "failed=0" in run["recap"]["localhost"], run["recap"]
     assert managers() == before
     view = global_view.view(lab_redis("redis://198.18.0.1:6379/0"))
     assert sorted(view["hosts"]) == ["lab1", "lab2", "lab3"]
