@@ -81,10 +81,31 @@ def status(host: str) -> int:
         )
     )
     print()
+    print(
+        _table(
+            [
+                [t["service"], t["instances"], t["rx"], t["tx"], t["dropped"], t["rx_drop"], t["tx_drop"]]
+                for t in snap["services"]
+            ],
+            ["service", "instances", "rx", "tx", "dropped", "rx_drop", "tx_drop"],
+        )
+    )
+    print("(services: totals over every instance this manager has had, gone ones too)")
+    print()
+    totals = {c["chain"]: c for c in snap["chains"]}
     for c in chains:
+        t = totals.get(c["name"], {})
         print(
-            "chain %s: %s -> %s (match %s)"
-            % (c["name"], " -> ".join(c["services"]), c["egress"] or "drop", c["match"] or "all")
+            "chain %s: %s -> %s (match %s)  in %d  out %d%s"
+            % (
+                c["name"],
+                " -> ".join(c["services"]),
+                c["egress"] or "drop",
+                c["match"] or "all",
+                t.get("rx", 0),
+                t.get("tx", 0),
+                "  to other hosts %d" % t["remote"] if t.get("remote") else "",
+            )
         )
     return 0
 

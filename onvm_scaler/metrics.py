@@ -4,7 +4,8 @@ stats snapshot the agent took (no extra read of the stats area, no call to
 the manager) and the scale events this daemon emitted.
 
 Metrics (labels: host; ports add port and device; instances service and
-instance):
+nf, the instance id -- not "instance", Prometheus' own target label; services
+service; chains chain):
   onvm_up                                         1 while the manager answers
   onvm_port_{received,transmitted}_packets_total
   onvm_port_{transmit,steer,nsh}_dropped_packets_total, onvm_port_unmatched_packets_total,
@@ -14,6 +15,13 @@ instance):
   onvm_instance_ring_dropped_packets_total        lost to a full rx ring
   onvm_instance_busy_ratio                        busy share over the agent's rate window
   onvm_instance_flows, onvm_instance_rx_ring_packets
+  onvm_service_{received,transmitted,processed,dropped,ring_dropped}_packets_total
+                                                  over every instance the host's manager
+                                                  has had: never go back when instances go
+  onvm_service_instances                          live local instances
+  onvm_chain_{received,transmitted,remote}_packets_total
+                                                  into the chain here, out of its ports,
+                                                  on to other hosts (across its versions)
   onvm_pool_free_mbufs, onvm_pool_size_mbufs, onvm_flows_active
   onvm_scale_events_total{kind,service}           scale-out-requested, scale-out, scale-in, ...
 """
@@ -65,6 +73,20 @@ INSTANCE_COUNTERS = (
 )
 
 
+SERVICE_COUNTERS = (
+    ("rx", "onvm_service_received_packets", "Packets handed to the service's instances here, gone ones too."),
+    ("tx", "onvm_service_transmitted_packets", "Packets the service's instances here passed on."),
+    ("processed", "onvm_service_processed_packets", "Packets the service's instances here handled."),
+    ("dropped", "onvm_service_dropped_packets", "Packets the service's instances here dropped by verdict."),
+    ("rx_drop", "onvm_service_ring_dropped_packets", "Packets lost to the service's full rx rings here."),
+)
+CHAIN_COUNTERS = (
+    ("rx", "onvm_chain_received_packets", "Packets that entered the chain on this host."),
+    ("tx", "onvm_chain_transmitted_packets", "Packets the chain handed to a port of this host."),
+    ("remote", "onvm_chain_remote_packets", "Packets the chain sent on to another host."),
+)
+
+
 class OnvmCollector(Collector):
     def __init__(self, host: str, latest: Latest) -> None:
         self.host = host
@@ -85,7 +107,7 @@ class OnvmCollector(Collector):
                 c.add_metric([h, str(i), p["name"]], float(p[key]))
             yield c
         local = [n for n in snap["nfs"] if not n.get("remote") and n["state"] in ("running", "draining")]
-        labels = ["host", "service", "instance"]
+        labels = ["host", "service", "nf"]
         for key, name, doc in INSTANCE_COUNTERS:
             c = CounterMetricFamily(name, doc, labels=labels)
             for n in local:
@@ -105,6 +127,22 @@ class OnvmCollector(Collector):
         for inst in insts:
             busy.add_metric([h, inst["service"], str(inst["instance"])], float(inst["busy"]))
         yield busy
+        for key, name, doc in SERVICE_COUNTERS:
+            c = CounterMetricFamily(name, doc, labels=["host", "service"])
+            for t in snap["services"]:
+                c.add_metric([h, t["service"]], float(t[key]))
+            yield c
+        g = GaugeMetricFamily(
+            "onvm_service_instances", "Live instances of the service here.", labels=["host", "service"]
+        )
+        for t in snap["services"]:
+            g.add_metric([h, t["service"]], float(t["instances"]))
+        yield g
+        for key, name, doc in CHAIN_COUNTERS:
+            c = CounterMetricFamily(name, doc, labels=["host", "chain"])
+            for ct in snap["chains"]:
+                c.add_metric([h, ct["chain"]], float(ct[key]))
+            yield c
         pool: tuple[tuple[int, str, str], ...] = (
             (snap["pool"]["avail"], "onvm_pool_free_mbufs", "Free mbufs in the packet pool."),
             (snap["pool"]["size"], "onvm_pool_size_mbufs", "Mbufs in the packet pool."),

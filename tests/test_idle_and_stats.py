@@ -81,7 +81,7 @@ def test_cffi_layout_matches_the_c_compiler(tmp_path: Path) -> None:
     py_values = [ffi.offsetof(ctype, field) if field else ffi.sizeof(ctype) for ctype, field in checks]
     assert len(checks) > 40
     assert py_values == c_values
-    assert lib.ONVM_STATS_VERSION == 2
+    assert lib.ONVM_STATS_VERSION == 3
 
 
 @pytest.mark.dataplane

@@ -1,6 +1,8 @@
 """Prometheus metrics from onvm-scaler: a scrape in the text format, with
-host/port and host/service/instance labels, whose counters rise by exactly
-the frames pushed through a chain; bad --metrics values are refused."""
+host/port, host/service/nf, host/service and host/chain labels, whose
+counters rise by exactly the frames pushed through a chain; the service's
+and the chain's totals do not go back when its instance goes and another
+comes; bad --metrics values are refused."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def test_metrics_count_what_went_through_the_chain(
             )
             done = (
                 "onvm_instance_processed_packets_total",
-                (("host", h), ("instance", inst), ("service", "fwd")),
+                (("host", h), ("nf", inst), ("service", "fwd")),
             )
 
             def ready() -> bool:
@@ -86,6 +88,39 @@ def test_metrics_count_what_went_through_the_chain(
             rcv = ("onvm_instance_received_packets_total", done[1])
             assert after[rcv] - before[rcv] == n
             assert ("onvm_instance_busy_ratio", done[1]) in after
+            svc_done = ("onvm_service_processed_packets_total", (("host", h), ("service", "fwd")))
+            chain_in = ("onvm_chain_received_packets_total", (("chain", "c"), ("host", h)))
+            chain_out = ("onvm_chain_transmitted_packets_total", (("chain", "c"), ("host", h)))
+            assert after[svc_done] - before.get(svc_done, 0.0) == n
+            assert (after[chain_in], after[chain_out]) == (n, n)
+
+            # the instance goes, another comes: per-instance series end
+            # with theirs, the service's and the chain's totals go on
+            nf.terminate()
+            nf.wait(10)
+            assert wait_until(lambda: done not in scrape(port), 10)
+            assert scrape(port)[svc_done] == after[svc_done]
+            nf = subprocess.Popen(
+                [binary("forward"), "--host", h, "--service", "fwd"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            assert wait_until(
+                lambda: any(
+                    i["service"] == "fwd" and i["state"] == "running" for i in mgr.call("nf_list")["nfs"]
+                ),
+                20,
+            )
+            rx = traffic.Receiver(ports[1])
+            try:
+                traffic.send(ports[0], n, dports="1000-1099", rate=5000)
+                assert rx.wait_for(n)["received"] == n
+            finally:
+                rx.stop()
+            assert wait_until(lambda: scrape(port)[svc_done] - after[svc_done] == n, 10)
+            final = scrape(port)
+            assert (final[chain_in], final[chain_out]) == (2 * n, 2 * n)
+            assert final[("onvm_service_instances", svc_done[1])] == 1
         finally:
             for p in (agent, nf):
                 p.terminate()

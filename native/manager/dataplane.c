@@ -6,7 +6,11 @@
  * in the last HOT_NS -- ports cannot wake a sleeping manager, so a batch
  * arriving from a fabric link would otherwise wait out a timeout -- then
  * sleeps on a futex, waking on a timeout that doubles up to MAX_SLEEP_NS or
- * when an NF fills its tx ring.
+ * when an NF fills its tx ring.  After DEEP_AFTER_NS with no work at all the
+ * timeout may grow to DEEP_SLEEP_NS: a host with no traffic wakes ~250 times
+ * a second instead of 1000 (each wake-up polls every port), and the first
+ * frames after a quiet spell wait at most that long in the port's ring
+ * (af_packet: 8192 frames, 4 ms of 2 Mpps).
  */
 #include <sched.h>
 
@@ -21,6 +25,8 @@
 #define IDLE_SPINS 2048
 #define MIN_SLEEP_NS 20000ULL
 #define MAX_SLEEP_NS 1000000ULL
+#define DEEP_AFTER_NS 1000000000ULL
+#define DEEP_SLEEP_NS 4000000ULL
 #define HOT_NS 10000000ULL
 #define WAKE_BATCH 256
 
@@ -297,6 +303,8 @@ remote_tx(struct mgr *m, struct onvm_inst *in)
 	}
 	in->c.rx += n;
 	in->c.tx += ok;
+	for (i = 0; i < ok; i++)
+		m->sh->chain_tot[m->sh->chains[onvm_dp_meta(&m->dp, pkts[i])->chain].tot].remote++;
 	if (ok > 0)
 		port_tx(m, in->fabric_port, pkts, (uint16_t)ok);
 	return n;
@@ -362,6 +370,7 @@ port_rx(struct mgr *m, unsigned int pi, const struct onvm_chain_table *t, uint64
 			tgt[i] = TGT_DROP;
 			continue;
 		}
+		sh->chain_tot[sh->chains[chain].tot].rx++;
 		/* from another host: served here, never sent on to a third */
 		tgt[i] = onvm_dp_steer(&m->dp, sh->chains[chain].svc[pos], flow, pos, nsh > 0);
 		if (tgt[i] == ONVM_NONE) {
@@ -413,6 +422,8 @@ nf_tx(struct mgr *m, struct onvm_inst *in)
 		/* once on the wire the driver frees it: no owner from now on */
 		meta->owner = ONVM_OWNER_NONE;
 		dest[i] = meta->dest;
+		if (meta->chain != ONVM_NO_CHAIN)
+			m->sh->chain_tot[m->sh->chains[meta->chain].tot].tx++;
 	}
 	for (i = 0; i < n; i = j) {
 		for (j = i + 1; j < n && dest[j] == dest[i]; j++)
@@ -446,6 +457,7 @@ dataplane_loop(void *arg)
 	struct onvm_shared *sh = m->sh;
 	uint64_t hz = rte_get_tsc_hz(), next_expire = rte_rdtsc() + hz, now;
 	uint64_t hot = hz / (1000000000ULL / HOT_NS), last_work = 0;
+	uint64_t deep = hz * (DEEP_AFTER_NS / 1000000ULL) / 1000ULL;
 	uint64_t sleep_ns = MIN_SLEEP_NS;
 	uint64_t wake = 0;
 	unsigned int idle = 0, unwoken = 0;
@@ -460,8 +472,11 @@ dataplane_loop(void *arg)
 		__atomic_store_n(&sh->lcore_seen_gen, gen, __ATOMIC_RELEASE);
 		now = rte_rdtsc();
 		for (i = 0; i < m->n_ports; i++)
-			unwoken += port_rx(m, i, t, now, &wake);
-		work += unwoken;
+			work += port_rx(m, i, t, now, &wake);
+		/* packets handed to instances since their last wake-up; only
+		 * this round's count is work (summing the backlog into it kept
+		 * the loop from ever going idle after a burst of < WAKE_BATCH) */
+		unwoken += work;
 		while (mask != 0) {
 			unsigned int id = (unsigned int)__builtin_ctzll(mask);
 
@@ -479,7 +494,9 @@ dataplane_loop(void *arg)
 		 * or when this loop runs dry, not per burst: an NF that shares
 		 * this core then runs once per batch (each wake-up is a system
 		 * call and a context switch). */
-		if (wake != 0 && (unwoken >= WAKE_BATCH || work == 0)) {
+		if (wake == 0) {
+			unwoken = 0;   /* nobody to wake (all dropped, or all sent) */
+		} else if (unwoken >= WAKE_BATCH || work == 0) {
 			onvm_dp_wake_all(&m->dp, wake);
 			wake = 0;
 			unwoken = 0;
@@ -507,7 +524,7 @@ dataplane_loop(void *arg)
 		}
 		if (onvm_dp_sleep(&sh->mgr_sleeping, &sh->mgr_wake_seq, tx_pending, sh, sleep_ns))
 			sleep_ns = MIN_SLEEP_NS;   /* woken by an NF: traffic is back */
-		else if (sleep_ns < MAX_SLEEP_NS)
+		else if (sleep_ns < (now - last_work > deep ? DEEP_SLEEP_NS : MAX_SLEEP_NS))
 			sleep_ns *= 2;
 	}
 	return 0;

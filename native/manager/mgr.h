@@ -55,6 +55,12 @@ struct mgr_inst {
 	uint32_t remote_load;     /* ONVM_INST_F_REMOTE: load its host reported */
 };
 
+/* What a service's instances that are gone had counted (stats.c adds the
+ * live ones'): its totals never go back when instances come and go. */
+struct svc_totals {
+	uint64_t rx, tx, dropped, rx_drop, tx_drop, processed;
+};
+
 struct mgr {
 	char host[ONVM_NAME_LEN];
 	char runtime_dir[192];
@@ -80,6 +86,7 @@ struct mgr {
 	uint32_t chain_version;
 	uint64_t reclaimed;
 	struct mgr_inst inst[ONVM_MAX_INSTANCES];
+	struct svc_totals retired[ONVM_MAX_SERVICES];
 };
 
 extern volatile bool mgr_quit;
@@ -123,6 +130,9 @@ int tables_chain_find(const struct mgr *m, const char *name);
 void tables_tick(struct mgr *m);   /* reclaim, retire old chain slots */
 
 /* stats.c */
+/* Add a local instance's counters to what its service has counted (before
+ * its slot is freed). */
+void stats_retire(struct mgr *m, const struct onvm_inst *in);
 int stats_open(struct mgr *m, char *err, size_t errlen);
 void stats_update(struct mgr *m);
 void stats_close(struct mgr *m);

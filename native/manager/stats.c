@@ -108,6 +108,82 @@ mgr_pool_avail(const struct mgr *m)
 }
 
 void
+stats_retire(struct mgr *m, const struct onvm_inst *in)
+{
+	struct svc_totals *t;
+
+	if ((in->flags & ONVM_INST_F_REMOTE) || in->service >= ONVM_MAX_SERVICES)
+		return;
+	t = &m->retired[in->service];
+	t->rx += in->c.rx;
+	t->tx += in->c.tx;
+	t->dropped += in->c.dropped;
+	t->rx_drop += in->rx_drop;
+	t->tx_drop += in->c.tx_drop;
+	t->processed += in->c.processed;
+}
+
+/* Each service's totals: what its gone instances counted and what its
+ * instances still in the table count now. */
+static void
+update_services(struct mgr *m, struct onvm_stats_area *s)
+{
+	const struct onvm_shared *sh = m->sh;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ONVM_MAX_SERVICES; i++) {
+		const struct svc_totals *t = &m->retired[i];
+		struct onvm_stats_service *ss = &s->services[i];
+		unsigned int id;
+
+		if (sh->svc[i].name[0] == '\0') {
+			memset(ss, 0, sizeof(*ss));
+			continue;
+		}
+		n = i + 1;
+		snprintf(ss->name, sizeof(ss->name), "%s", sh->svc[i].name);
+		ss->instances = 0;
+		ss->rx = t->rx;
+		ss->tx = t->tx;
+		ss->dropped = t->dropped;
+		ss->rx_drop = t->rx_drop;
+		ss->tx_drop = t->tx_drop;
+		ss->processed = t->processed;
+		for (id = 0; id < ONVM_MAX_INSTANCES; id++) {
+			const struct onvm_inst *in = &sh->inst[id];
+
+			if (in->state == ONVM_INST_FREE || in->service != i ||
+			    (in->flags & ONVM_INST_F_REMOTE))
+				continue;
+			if (in->state == ONVM_INST_RUNNING || in->state == ONVM_INST_DRAINING)
+				ss->instances++;
+			ss->rx += in->c.rx;
+			ss->tx += in->c.tx;
+			ss->dropped += in->c.dropped;
+			ss->rx_drop += in->rx_drop;
+			ss->tx_drop += in->c.tx_drop;
+			ss->processed += in->c.processed;
+		}
+	}
+	s->n_services = n;
+	for (i = 0, n = 0; i < ONVM_MAX_CHAINS; i++) {
+		const struct onvm_chain_totals *ct = &sh->chain_tot[i];
+		struct onvm_stats_chain *sc = &s->chains[i];
+
+		if (ct->name[0] == '\0') {
+			memset(sc, 0, sizeof(*sc));
+			continue;
+		}
+		n = i + 1;
+		snprintf(sc->name, sizeof(sc->name), "%s", ct->name);
+		sc->rx = ct->rx;
+		sc->tx = ct->tx;
+		sc->remote = ct->remote;
+	}
+	s->n_chains = n;
+}
+
+void
 stats_update(struct mgr *m)
 {
 	struct onvm_stats_area *s = m->stats;
@@ -169,6 +245,7 @@ stats_update(struct mgr *m)
 		sn->load_pct = in->load_pct;
 	}
 	s->n_instances = n;
+	update_services(m, s);
 	s->updates++;
 	rte_atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);   /* even: stable */

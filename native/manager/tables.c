@@ -403,7 +403,9 @@ reclaim_tick(struct mgr *m, uint64_t now)
 			__atomic_fetch_and(&sh->inst_mask, ~(1ULL << id), __ATOMIC_RELEASE);
 			__atomic_fetch_and(&sh->remote_mask, ~(1ULL << id), __ATOMIC_RELEASE);
 			mi->reclaim_phase = 0;
+			stats_retire(m, in);
 			memset(&in->c, 0, sizeof(in->c));
+			in->rx_drop = 0;
 			__atomic_store_n(&in->state, ONVM_INST_FREE, __ATOMIC_RELEASE);
 		}
 	}
@@ -548,6 +550,36 @@ chain_retire(struct mgr *m, int slot)
 	__atomic_store_n(&m->sh->chains[slot].state, ONVM_CHAIN_RETIRED, __ATOMIC_RELEASE);
 }
 
+/* The totals entry of chain `name`: its own, else a free one, else one
+ * whose chain no slot uses any more (ONVM_MAX_CHAINS names at one time, so
+ * there is one). */
+static uint8_t
+chain_totals(struct mgr *m, const char *name)
+{
+	struct onvm_shared *sh = m->sh;
+	unsigned int i, s;
+	int spare = -1;
+
+	for (i = 0; i < ONVM_MAX_CHAINS; i++) {
+		if (strcmp(sh->chain_tot[i].name, name) == 0)
+			return (uint8_t)i;
+		if (spare < 0 && sh->chain_tot[i].name[0] == '\0')
+			spare = (int)i;
+	}
+	for (i = 0; spare < 0 && i < ONVM_MAX_CHAINS; i++) {
+		for (s = 0; s < ONVM_CHAIN_SLOTS; s++)
+			if (sh->chains[s].state == ONVM_CHAIN_ACTIVE && sh->chains[s].tot == i)
+				break;
+		if (s == ONVM_CHAIN_SLOTS)
+			spare = (int)i;
+	}
+	if (spare < 0)
+		spare = 0;
+	memset(&sh->chain_tot[spare], 0, sizeof(sh->chain_tot[spare]));
+	snprintf(sh->chain_tot[spare].name, sizeof(sh->chain_tot[spare].name), "%s", name);
+	return (uint8_t)spare;
+}
+
 int
 tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned int len,
 		 const struct onvm_match *match, uint8_t egress, uint32_t spi, bool ingress)
@@ -581,6 +613,7 @@ tables_chain_set(struct mgr *m, const char *name, const uint16_t *svc, unsigned 
 	c->spi = spi;
 	c->ingress = ingress;
 	c->version = ++m->chain_version;
+	c->tot = chain_totals(m, name);
 	memcpy(c->svc, svc, len * sizeof(*svc));
 	__atomic_store_n(&c->state, ONVM_CHAIN_ACTIVE, __ATOMIC_RELEASE);
 

@@ -32,8 +32,6 @@
 #define ONVM_CTL_SOCK_NAME "onvm.sock"
 
 #define ONVM_MAX_SOCKETS 8
-#define ONVM_MAX_SERVICES 32
-#define ONVM_MAX_CHAINS 16       /* named chains at one time */
 #define ONVM_CHAIN_SLOTS 64      /* versions kept so in-flight packets finish */
 #define ONVM_MAX_CHAIN_LEN 8
 #define ONVM_MAX_PER_SERVICE 16
@@ -146,6 +144,14 @@ struct onvm_chain {
 	uint8_t len;
 	uint8_t egress;          /* port id, 0xff = none (drop at the end) */
 	uint16_t svc[ONVM_MAX_CHAIN_LEN];
+	uint8_t tot;             /* its entry in onvm_shared.chain_tot (by name) */
+};
+
+/* Counters of a chain by name, kept across its versions; written by the
+ * data lcore only. */
+struct onvm_chain_totals {
+	char name[ONVM_NAME_LEN];   /* control thread; empty: free */
+	uint64_t rx, tx, remote;
 };
 
 /* One flow: its chain and the instance chosen for each position. */
@@ -187,11 +193,12 @@ struct onvm_shared {
 	alignas(RTE_CACHE_LINE_SIZE) struct onvm_inst inst[ONVM_MAX_INSTANCES];
 	struct onvm_service svc[ONVM_MAX_SERVICES];
 	struct onvm_chain chains[ONVM_CHAIN_SLOTS];
+	struct onvm_chain_totals chain_tot[ONVM_MAX_CHAINS];
 	struct onvm_flow flows[ONVM_MAX_FLOWS];
 };
 
 #define ONVM_SHARED_MAGIC 0x4f4e564d53484d31ULL /* "ONVMSHM1" */
-#define ONVM_SHARED_VERSION 5
+#define ONVM_SHARED_VERSION 6
 
 /* The pool of NUMA socket `socket`, or the manager's if it has none. */
 static inline struct rte_mempool *

@@ -20,10 +20,12 @@
 
 /* ONVM-CDEF-BEGIN */
 #define ONVM_STATS_MAGIC 0x54415453564d4e4f
-#define ONVM_STATS_VERSION 2
+#define ONVM_STATS_VERSION 3
 #define ONVM_NAME_LEN 32
 #define ONVM_MAX_PORTS 8
 #define ONVM_MAX_INSTANCES 64
+#define ONVM_MAX_SERVICES 32
+#define ONVM_MAX_CHAINS 16       /* named chains at one time */
 
 /* Instance states (also used in the hugepage instance table). */
 #define ONVM_INST_FREE 0
@@ -70,6 +72,30 @@ struct onvm_stats_nf {
 	uint32_t load_pct;      /* busy share of the last stats period, % */
 };
 
+/* A service on this host over the manager's life: its instances' counters
+ * summed, those gone (drained, killed, restarted) included, so a total
+ * never goes back while instances come and go.  Stand-ins for other hosts'
+ * instances are not counted (their hosts count what they do). */
+struct onvm_stats_service {
+	char name[32];
+	uint32_t instances;     /* live local instances (running or draining) */
+	uint32_t pad;
+	uint64_t rx;
+	uint64_t tx;
+	uint64_t dropped;
+	uint64_t rx_drop;
+	uint64_t tx_drop;
+	uint64_t processed;
+};
+
+/* A chain (by name, across its versions) on this host. */
+struct onvm_stats_chain {
+	char name[32];
+	uint64_t rx;            /* packets that entered it here (from a port or by NSH) */
+	uint64_t tx;            /* packets it handed to a port of this host (port tx_drop: refused) */
+	uint64_t remote;        /* packets sent on to an instance on another host */
+};
+
 struct onvm_stats_area {
 	uint64_t magic;         /* ONVM_STATS_MAGIC */
 	uint32_t version;       /* ONVM_STATS_VERSION */
@@ -88,6 +114,10 @@ struct onvm_stats_area {
 	uint32_t n_instances;   /* entries of nfs[] in use (by index) */
 	struct onvm_stats_port ports[ONVM_MAX_PORTS];
 	struct onvm_stats_nf nfs[ONVM_MAX_INSTANCES];
+	uint32_t n_services;    /* entries of services[] in use (by index) */
+	uint32_t n_chains;      /* entries of chains[] in use (by index) */
+	struct onvm_stats_service services[ONVM_MAX_SERVICES];
+	struct onvm_stats_chain chains[ONVM_MAX_CHAINS];
 };
 /* ONVM-CDEF-END */
 
@@ -98,5 +128,7 @@ struct onvm_stats_area {
 #endif
 ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_port) == 88, "port stats layout");
 ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_nf) == 136, "nf stats layout");
+ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_service) == 88, "service stats layout");
+ONVM_STATIC_ASSERT(sizeof(struct onvm_stats_chain) == 56, "chain stats layout");
 
 #endif /* ONVM_STATS_H */

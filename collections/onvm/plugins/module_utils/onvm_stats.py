@@ -116,6 +116,19 @@ def _nf(ffi: Any, lib: Any, n: Any) -> dict[str, Any]:
     }
 
 
+_TOTALS = ("rx", "tx", "dropped", "rx_drop", "tx_drop", "processed")
+
+
+def _service(ffi: Any, s: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"service": _cstr(ffi, s.name), "instances": s.instances}
+    out.update({k: getattr(s, k) for k in _TOTALS})
+    return out
+
+
+def _chain(ffi: Any, c: Any) -> dict[str, Any]:
+    return {"chain": _cstr(ffi, c.name), "rx": c.rx, "tx": c.tx, "remote": c.remote}
+
+
 class StatsReader:
     """Maps one stats file; ``snapshot()`` returns a consistent dict."""
 
@@ -188,6 +201,12 @@ class StatsReader:
                 for i in range(a.n_instances)
                 if a.nfs[i].state != self.lib.ONVM_INST_FREE
             ],
+            # per service and per chain, over the manager's life: instances
+            # that are gone still count (these never go back)
+            "services": [
+                _service(ffi, a.services[i]) for i in range(a.n_services) if a.services[i].name[0] != b"\0"
+            ],
+            "chains": [_chain(ffi, a.chains[i]) for i in range(a.n_chains) if a.chains[i].name[0] != b"\0"],
         }
 
     def wait_update(self, after: int | None = None, timeout: float = 5.0) -> int:
