@@ -120,7 +120,9 @@ def redis_error(url: str, e: Exception) -> str:
 
 def cluster(url: str, password_file: str | None = None) -> int:
     try:
-        v = global_view.view(global_view.connect(url, password_file, socket_timeout=3))
+        r = global_view.connect(url, password_file, socket_timeout=3)
+        v = global_view.view(r)
+        per_host = global_view.host_totals(r, sorted(v["hosts"]))
     except (redis.RedisError, OSError) as e:
         print("onvm: %s" % redis_error(url, e), file=sys.stderr)
         return 1
@@ -145,6 +147,24 @@ def cluster(url: str, password_file: str | None = None) -> int:
         for i in insts
     ]
     print(_table(rows, ["service", "host", "inst", "rx/s", "tx/s", "drop/s", "busy"]))
+    print()
+    svc: dict[str, dict[str, int]] = {}
+    chain: dict[str, dict[str, int]] = {}
+    for t in per_host.values():
+        for into, part in ((svc, t.get("services", {})), (chain, t.get("chains", {}))):
+            for name, counts in part.items():
+                acc = into.setdefault(name, {})
+                for k, n in counts.items():
+                    acc[k] = acc.get(k, 0) + int(n)
+    print(
+        _table(
+            [[n, c["rx"], c["tx"], c["dropped"], c["rx_drop"], c["tx_drop"]] for n, c in sorted(svc.items())],
+            ["service", "rx", "tx", "dropped", "rx_drop", "tx_drop"],
+        )
+    )
+    for n, c in sorted(chain.items()):
+        print("chain %s: in %d  out %d  between hosts %d" % (n, c["rx"], c["tx"], c["remote"]))
+    print("(totals over the live hosts, gone instances included, since each host's manager started)")
     return 0
 
 

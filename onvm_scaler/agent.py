@@ -52,6 +52,11 @@ log = logging.getLogger("onvm-scaler")
 
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
+# An idle host (no packets through its instances, nothing about to be
+# decided) does not redo every tick what only changes with traffic:
+HEARTBEAT_EVERY = 1.0  # s between heartbeats when nothing changed (the TTL is 3 s)
+VIEW_EVERY = 0.5  # s between reads of the whole view (host loss, scale-in, stand-ins)
+SYNC_EVERY = 5.0  # s between checks of the manager's chains and stand-ins when nothing changed
 MAX_BACKOFF = 5.0  # seconds between retries while Redis cannot be reached, at most
 # after a Redis error, how long absence from the view is not loss: every live
 # agent is back within its back-off and heartbeats at once
@@ -60,6 +65,15 @@ LOSS_GRACE = MAX_BACKOFF + 1.0
 
 def limits_key(host: str) -> str:
     return "%s:limits:%s" % (global_view.PREFIX, host)
+
+
+def totals(snap: dict[str, Any]) -> dict[str, Any]:
+    """The host's per-service and per-chain totals (never go back while its
+    manager runs) as `onvm cluster` shows them."""
+    return {
+        "services": {t["service"]: {k: v for k, v in t.items() if k != "service"} for t in snap["services"]},
+        "chains": {c["chain"]: {k: v for k, v in c.items() if k != "chain"} for c in snap["chains"]},
+    }
 
 
 class Agent:
@@ -90,6 +104,13 @@ class Agent:
         self.below_reported: set[tuple[str, str]] = set()
         # what the metrics endpoint serves: the newest snapshot and rates
         self.latest: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
+        # the last stats update seen (detection samples go from one to the next)
+        self.last_update: tuple[float, dict[str, Any]] | None = None
+        self.published_at = -1e9
+        self.published: tuple[Any, ...] | None = None
+        self.view_at = -1e9
+        self.synced_at = -1e9
+        self.synced: tuple[Any, ...] | None = None
 
     # ---- the view -------------------------------------------------------
 
@@ -114,6 +135,7 @@ class Agent:
         if snap is None:
             self.snaps.clear()
             self.latest = (None, [])
+            self.last_update = None
             return
         while len(self.snaps) > 1 and self.snaps[1][0] <= now - RATE_WINDOW:
             self.snaps.popleft()
@@ -121,9 +143,34 @@ class Agent:
         insts = global_view.rates(prev, snap, now - prev_t)
         self.snaps.append((now, snap))
         self.latest = (snap, insts)
-        global_view.publish(self.redis, self.host, self.cpus, insts, events.now_ms())
+        sample = self.sample(now, snap)
+        busy = any(i["rx_pps"] > 0 or i["busy"] >= 0.01 for i in insts)
+        shape = tuple(sorted((i["service"], i["instance"], i["state"]) for i in insts))
+        if busy or shape != self.published or now - self.published_at >= HEARTBEAT_EVERY:
+            global_view.publish(self.redis, self.host, self.cpus, insts, events.now_ms(), totals(snap))
+            if self.config is not None:
+                self.publish_limits()
+            self.published, self.published_at = shape, now
         if self.config is not None:
-            self.scale(now, insts)
+            self.scale(now, insts, sample, busy)
+
+    def sample(self, now: float, snap: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """This host's instances between the last two stats updates (one
+        stats period, ~0.1 s), or None when the manager has published no
+        new one since the last tick: what the detector judges."""
+        last = self.last_update
+        if (
+            last is not None
+            and last[1]["updates"] == snap["updates"]
+            and last[1]["mgr_pid"] == snap["mgr_pid"]
+        ):
+            return None
+        self.last_update = (now, snap)
+        if last is None or last[1]["mgr_pid"] != snap["mgr_pid"]:
+            return None
+        seconds = (snap["updated_ns"] - last[1]["updated_ns"]) / 1e9
+        out: list[dict[str, Any]] = global_view.rates(last[1], snap, seconds if seconds > 0 else now - last[0])
+        return out
 
     # ---- scaling --------------------------------------------------------
 
@@ -164,11 +211,31 @@ class Agent:
             self.redis.set("%s:cooldown:%s" % (global_view.PREFIX, service), self.host, nx=True, px=ms)
         )
 
-    def scale(self, now: float, local: list[dict[str, Any]]) -> None:
+    def view_due(self, now: float, busy: bool) -> bool:
+        """Whether this tick reads the whole view: when this host has
+        traffic, when a scale-out may be due, when it runs more instances of
+        a service than its minimum (a scale-in is decided on the view), and
+        every VIEW_EVERY s anyway (host loss, other hosts' changes)."""
+        assert self.detector is not None and self.config is not None
+        if busy or self.detector.pending(now) or now - self.view_at >= VIEW_EVERY:
+            return True
+        _snap, insts = self.latest
+        have: dict[str, int] = {}
+        for i in insts:
+            have[i["service"]] = have.get(i["service"], 0) + 1
+        return any(n > self.config.services[s].min for s, n in have.items() if s in self.config.services)
+
+    def scale(
+        self, now: float, local: list[dict[str, Any]], sample: list[dict[str, Any]] | None, busy: bool
+    ) -> None:
         assert self.config is not None and self.detector is not None
-        self.publish_limits()
+        if sample is not None:
+            self.detector.observe_local(now, sample)
+        if not self.view_due(now, busy):
+            return
         view = global_view.view(self.redis)
-        self.detector.observe(now, local, view)
+        self.view_at = now
+        self.detector.observe_view(now, view)
         for svc in self.detector.overloaded(now):
             self.scale_out(now, svc, view)
         for svc in self.detector.surplus(now):
@@ -184,6 +251,29 @@ class Agent:
                 log.warning("%s is lost (out of the view; it ran %s)", h, ran)
         for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
             self.replace(svc, n, view, sorted(h for h, ran in lost.items() if svc in ran))
+        snap, _ = self.latest
+        # what the manager's chains and stand-ins follow from: who runs what
+        # where, the loads steering goes by (rounded as stand-ins carry
+        # them), the manager itself
+        shape = (
+            snap["mgr_pid"] if snap else 0,
+            tuple(sorted(view["hosts"])),
+            tuple(
+                (svc, i["host"], round(20 * float(i.get("load", 0.0))))
+                for svc, insts in view["services"].items()
+                for i in insts
+                if i["host"] != self.host
+            ),
+        )
+        if shape != self.synced or now - self.synced_at >= SYNC_EVERY:
+            self.sync_manager(view)
+            self.synced, self.synced_at = shape, now
+        self.reclaim(view)
+
+    def sync_manager(self, view: dict[str, Any]) -> None:
+        """Chains the manager lost (restarted) put back; stand-ins for the
+        other hosts' instances brought in line with the view."""
+        assert self.config is not None
         try:
             with CtlClient(self.host) as ctl:
                 have = ch.current(ctl)
@@ -197,7 +287,6 @@ class Agent:
                 log.info("stand-ins: %s", " ".join(changes))
         except CtlError as e:
             log.warning("chains and stand-ins: %s", e)
-        self.reclaim(view)
 
     def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None

@@ -1,8 +1,12 @@
 """When to scale (pure, no I/O): an instance is at its limit when the data
-plane says so -- its load (the manager's busy share or rx ring fill,
-whichever is higher) at or above ``high``, or packets dropped on the way
-in -- and a service is overloaded on a host when all its instances there
-are, for a whole window.  A service has one instance too many when the
+plane says so -- its load (busy share) at or above ``high``, or packets
+lost to its full rx ring -- and a service is overloaded on a host when all
+its instances there are, in every sample of a whole window.  The samples
+the agent gives are taken between two consecutive stats updates (~0.1 s),
+not over a longer rate window: a burst the instance absorbs shows in one or
+two samples and never fills a window; overload shows in all of them.
+Packets an NF drops by its verdict (a firewall's deny) are its work, not a
+sign of overload.  A service has one instance too many when the
 others could carry its whole load under ``low``, for a whole (longer)
 in_window.
 Between ``low`` and ``high`` nothing happens (hysteresis); after an action
@@ -20,7 +24,7 @@ from .config import Policy
 
 
 def at_limit(inst: Mapping[str, Any], high: float) -> bool:
-    return float(inst.get("load", 0.0)) >= high or float(inst.get("drop_pps", 0.0)) > 0
+    return float(inst.get("load", 0.0)) >= high or float(inst.get("ring_drop_pps", 0.0)) > 0
 
 
 class _History:
@@ -59,26 +63,43 @@ class Detector:
         self.over: dict[str, _History] = {}
         self.under: dict[str, _History] = {}
 
+    @property
+    def _keep(self) -> float:
+        return 2 * max(self.policy.window, self.policy.in_window) + 1
+
     def observe(self, now: float, local: Iterable[Mapping[str, Any]], view: Mapping[str, Any]) -> None:
-        """One sample: this host's instances (global_view.rates) and the
-        whole view (global_view.view) for the cluster-wide load."""
-        keep = 2 * max(self.policy.window, self.policy.in_window) + 1
+        """One sample of both: this host's instances and the whole view."""
+        self.observe_local(now, local)
+        self.observe_view(now, view)
+
+    def observe_local(self, now: float, local: Iterable[Mapping[str, Any]]) -> None:
+        """One sample of this host's instances (global_view.rates between
+        two consecutive stats updates)."""
         by_svc: dict[str, list[Mapping[str, Any]]] = {}
         for i in local:
             by_svc.setdefault(str(i["service"]), []).append(i)
         for svc, insts in by_svc.items():
             self.over.setdefault(svc, _History()).add(
-                now, all(at_limit(i, self.policy.high) for i in insts), keep
+                now, all(at_limit(i, self.policy.high) for i in insts), self._keep
             )
+
+    def observe_view(self, now: float, view: Mapping[str, Any]) -> None:
+        """One sample of the whole view (global_view.view), for the
+        cluster-wide load of each service."""
         for svc, insts in (view.get("services") or {}).items():
             n = len(insts)
             load = sum(float(i.get("load", 0.0)) for i in insts)
             spare = (
                 n > 1
                 and load <= (n - 1) * self.policy.low
-                and not any(float(i.get("drop_pps", 0.0)) > 0 for i in insts)
+                and not any(float(i.get("ring_drop_pps", 0.0)) > 0 for i in insts)
             )
-            self.under.setdefault(svc, _History()).add(now, spare, keep)
+            self.under.setdefault(svc, _History()).add(now, spare, self._keep)
+
+    def pending(self, now: float) -> bool:
+        """Some service here was at its limit in the newest sample: a
+        scale-out may be due within a window (the agent reads the view)."""
+        return any(h.samples and h.samples[-1][1] for h in self.over.values())
 
     def overloaded(self, now: float) -> list[str]:
         return sorted(s for s, h in self.over.items() if h.held(now, self.policy.window))

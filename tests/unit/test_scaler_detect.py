@@ -27,6 +27,7 @@ def inst(service: str, n: int, load: float, drop: float = 0.0, host: str = "h1")
         "load": load,
         "busy": load,
         "drop_pps": drop,
+        "ring_drop_pps": drop,
         "rx_pps": 1000.0,
     }
 
@@ -59,7 +60,18 @@ def feed(
     [(0.95, 0.0, True), (0.75, 0.0, True), (0.7499, 0.0, False), (0.0, 0.0, False), (0.1, 0.5, True)],
 )
 def test_at_limit_is_load_at_or_above_high_or_any_drop(load: float, drop: float, expected: bool) -> None:
-    assert at_limit({"load": load, "drop_pps": drop}, 0.75) is expected
+    assert at_limit({"load": load, "ring_drop_pps": drop, "drop_pps": drop}, 0.75) is expected
+
+
+def test_drops_by_verdict_are_work_not_overload() -> None:
+    """A firewall that denies packets drops them by its verdict: drop_pps
+    counts them, ring_drop_pps (a full rx ring) does not; only the latter
+    is a limit."""
+    assert at_limit({"load": 0.1, "drop_pps": 3000.0, "ring_drop_pps": 0.0}, 0.75) is False
+    det = Detector(POLICY)
+    deny = [dict(inst("fw", 0, 0.1), drop_pps=3000.0, ring_drop_pps=0.0)]
+    end = feed(det, 0.0, 3.0, deny)
+    assert det.overloaded(end) == []
 
 
 def test_at_limit_reads_missing_rates_as_zero() -> None:

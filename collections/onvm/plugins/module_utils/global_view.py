@@ -7,6 +7,7 @@ Layout (one writer per host: its scaler agent):
   onvm:host:<host>    hash: cpus, free_cores, updated_ms (expires with it)
   onvm:inst:<host>    hash: instance id -> JSON of service, state, rates, busy
   onvm:svc:<service>  sorted set of "<host>/<instance>", score = last seen ms
+  onvm:totals:<host>  JSON: per-service and per-chain counters over its manager's life
   onvm:left:<host>    set by a host that stops cleanly (undeploy), for LEFT_TTL_MS
 A host that stops heartbeating drops out of every read after the TTL; its
 stale members are pruned by the next writer of that service.  One that
@@ -119,7 +120,10 @@ def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> 
                 "state": n["state"],
                 "rx_pps": round(d["rx"] / seconds_, 1),
                 "tx_pps": round(d["tx"] / seconds_, 1),
+                # dropped by the NF's verdict or lost to its full rx ring
                 "drop_pps": round((d["rx_drop"] + d["dropped"]) / seconds_, 1),
+                # lost to its full rx ring only: what overload looks like
+                "ring_drop_pps": round(d["rx_drop"] / seconds_, 1),
                 "busy": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
                 # what steering and scaling go by: the busy share over the
                 # whole interval (the manager's load_pct is a 100 ms one)
@@ -131,13 +135,23 @@ def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> 
     return out
 
 
-def publish(r: Any, host: str, cpus: int, instances: list[dict[str, Any]], now_ms: int) -> None:
-    """One heartbeat of ``host`` with its instances (one round trip)."""
+def publish(
+    r: Any,
+    host: str,
+    cpus: int,
+    instances: list[dict[str, Any]],
+    now_ms: int,
+    totals: dict[str, Any] | None = None,
+) -> None:
+    """One heartbeat of ``host`` with its instances (one round trip);
+    ``totals``: its per-service and per-chain counters (`onvm cluster`)."""
     busy = sum(i["busy"] for i in instances)
     p = r.pipeline(transaction=True)
     p.set(_k("alive", host), now_ms, px=HEARTBEAT_TTL_MS)
     p.delete(_k("left", host))
     p.delete(_k("host", host), _k("inst", host))
+    if totals is not None:
+        p.set(_k("totals", host), json.dumps(totals), px=HEARTBEAT_TTL_MS)
     p.hset(
         _k("host", host),
         mapping={"cpus": cpus, "free_cores": round(max(cpus - busy, 0.0), 3), "updated_ms": now_ms},
@@ -152,11 +166,20 @@ def publish(r: Any, host: str, cpus: int, instances: list[dict[str, Any]], now_m
     p.execute()
 
 
+def host_totals(r: Any, hosts: list[str]) -> dict[str, Any]:
+    """Host -> its per-service and per-chain totals, for the live ``hosts``
+    that published them."""
+    if not hosts:
+        return {}
+    raw = r.mget([_k("totals", h) for h in hosts])
+    return {h: json.loads(v) for h, v in zip(hosts, raw, strict=True) if v is not None}
+
+
 def leave(r: Any, host: str, now_ms: int) -> None:
     """``host`` stops cleanly: out of the view at once, and not lost."""
     p = r.pipeline(transaction=True)
     p.set(_k("left", host), now_ms, px=LEFT_TTL_MS)
-    p.delete(_k("alive", host), _k("host", host), _k("inst", host))
+    p.delete(_k("alive", host), _k("host", host), _k("inst", host), _k("totals", host))
     p.execute()
 
 
