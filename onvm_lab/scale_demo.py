@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, placement, scale_queue
 
 from . import traffic
 from .netns import VethPort
@@ -144,13 +144,27 @@ def wait(cond: Any, timeout: float) -> bool:
 def placements(r: Any, seen: set[str]) -> list[dict[str, Any]]:
     new = [e for e in reversed(scale_queue.events(r, 1000)) if e["id"] not in seen]
     return [
-        {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed")}
+        {k: e.get(k) for k in ("kind", "host", "reason", "origin", "container", "rx", "processed", "view")}
         for e in new
         if e["kind"] in ("scale-out-requested", "scale-out", "scale-in", "cluster-full")
     ]
 
 
-def lab_redis(url: str, password_file: str | None = global_view.DEFAULT_PASSWORD_FILE) -> Any:
+def rule_choice(event: dict[str, Any], service: str = "slow") -> str | None:
+    """Where placement.place puts ``service`` from the view a
+    scale-out-requested event says it was decided on (its origin deciding):
+    what the scaler chose must be this, however fast the machine ran."""
+    seen = json.loads(event["view"])
+    view = {
+        "hosts": {h: {"free_cores": v["free_cores"]} for h, v in seen.items()},
+        "services": {service: [{"host": h} for h, v in seen.items() if v["runs"]]},
+    }
+    excluded = {h for h, v in seen.items() if v["excluded"]}
+    chosen: str | None = placement.place(view, service, str(event["origin"]), exclude=excluded).host
+    return chosen
+
+
+def lab_redis(url: str, password_file: str | None = global_view.LAB_PASSWORD_FILE) -> Any:
     """The deployed view's Redis, with the password roles/onvm_state made
     (when there is one)."""
     if password_file and not os.path.exists(password_file):
@@ -162,7 +176,7 @@ def run(
     redis_url: str,
     cap: int = 2000,
     while_scaled: Callable[[], Any] | None = None,
-    password_file: str | None = global_view.DEFAULT_PASSWORD_FILE,
+    password_file: str | None = global_view.LAB_PASSWORD_FILE,
 ) -> dict[str, Any]:
     """The three steps.  ``while_scaled``, if given, runs after the second,
     under the same load, with the extra instance running; its result is in
@@ -196,9 +210,11 @@ def run(
         light_rate = int(0.4 * cap)
         res["light"] = offer(20 * light_rate, light_rate)
         # back to what it was; the event comes once the drained one is stopped
+        # (one scale-in for each instance the scalers added: every one of
+        # them waits out in_window and the cooldown)
         res["scaled_in"] = wait(
             lambda: slow_instances(r) == before and any(p["kind"] == "scale-in" for p in placements(r, seen)),
-            30,
+            60,
         )
         res["scale_in"] = [p for p in placements(r, seen) if p["kind"] == "scale-in"]
     finally:
@@ -223,10 +239,15 @@ def report(res: dict[str, Any]) -> bool:
             "%-9s sent %6d  received %6d  lost %5d"
             % (name, ph["sent"], ph["received"], ph["sent"] - ph["received"])
         )
+    asked = [p for p in res["placements"] if p["kind"] == "scale-out-requested"]
     checks = {
         "one more instance, on lab3 (runs slow, has room)": res["scaled_out"]
-        and res["after_scale_out"].get("lab3", 0) == res["before"].get("lab3", 0) + 1
-        and res["after_scale_out"].get("lab1", 0) == 0,
+        and bool(asked)
+        and asked[0]["host"] == "lab3"
+        and res["after_scale_out"].get("lab3", 0) == res["before"].get("lab3", 0) + 1,
+        "every placement is the rule's choice from the view it was made on": all(
+            p["host"] == rule_choice(p) for p in asked
+        ),
         "after scale-out every frame arrives": res["steady"]["received"] == res["steady"]["sent"],
         "scaled back in": res["scaled_in"],
         "no frame lost during scale-in": res["light"]["received"] == res["light"]["sent"],
@@ -238,10 +259,10 @@ def report(res: dict[str, Any]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
+    ap.add_argument("--redis", default=global_view.LAB_REDIS, help="Redis URL of the lab's global view")
     ap.add_argument(
         "--redis-password-file",
-        default=global_view.DEFAULT_PASSWORD_FILE,
+        default=global_view.LAB_PASSWORD_FILE,
         help="the Redis password (default %(default)s, when it exists)",
     )
     ap.add_argument("--json", help="also write the results here")

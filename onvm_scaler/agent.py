@@ -67,6 +67,21 @@ def limits_key(host: str) -> str:
     return "%s:limits:%s" % (global_view.PREFIX, host)
 
 
+def decided_on(view: dict[str, Any], service: str, excluded: set[str]) -> str:
+    """What a placement of ``service`` was decided on, as JSON for its event:
+    each live host's free cores, whether it runs the service, whether it was
+    left out (its max reached, or it does not declare it) -- enough to check
+    the choice against placement.place afterwards."""
+    runs = placement.runners(view, service)
+    return json.dumps(
+        {
+            h: {"free_cores": placement.free_cores(view, h), "runs": h in runs, "excluded": h in excluded}
+            for h in sorted(view["hosts"])
+        },
+        sort_keys=True,
+    )
+
+
 def totals(snap: dict[str, Any]) -> dict[str, Any]:
     """The host's per-service and per-chain totals (never go back while its
     manager runs) as `onvm cluster` shows them."""
@@ -169,7 +184,9 @@ class Agent:
         if last is None or last[1]["mgr_pid"] != snap["mgr_pid"]:
             return None
         seconds = (snap["updated_ns"] - last[1]["updated_ns"]) / 1e9
-        out: list[dict[str, Any]] = global_view.rates(last[1], snap, seconds if seconds > 0 else now - last[0])
+        out: list[dict[str, Any]] = global_view.rates(
+            last[1], snap, seconds if seconds > 0 else now - last[0]
+        )
         return out
 
     # ---- scaling --------------------------------------------------------
@@ -291,7 +308,8 @@ class Agent:
     def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:
         assert self.detector is not None and self.config is not None
         ok = self.eligible(view, svc)
-        where = placement.place(view, svc, self.host, exclude=set(view["hosts"]) - ok)
+        excluded = set(view["hosts"]) - ok
+        where = placement.place(view, svc, self.host, exclude=excluded)
         if where.host is None:
             if now - self.full_logged.get(svc, -1e9) >= self.config.policy.cooldown:
                 self.full_logged[svc] = now
@@ -301,7 +319,9 @@ class Agent:
             return
         if not self.cooldown(svc):
             return
-        self.queue_out(svc, where, "scale-out-requested", "at its limit here")
+        self.queue_out(
+            svc, where, "scale-out-requested", "at its limit here", view=decided_on(view, svc, excluded)
+        )
         self.detector.reset(svc)
 
     def queue_out(self, svc: str, where: placement.Placement, event: str, why: str, **fields: str) -> None:

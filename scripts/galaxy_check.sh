@@ -3,6 +3,8 @@
 # into a clean venv (ansible-core and the collection's requirements.txt, nothing
 # of this project's venv), then deploy.yml's plays run against inventory/local
 # with that install as the only onvm.nfv there is, and undeploy.yml after.
+# Under names of its own (host gal, its own Redis, metrics port and manager
+# cpu): a deployment of inventory/local (README command 1) may be running.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/onvm-galaxy.XXXXXX)
@@ -38,15 +40,18 @@ found=$("$work/venv/bin/ansible-galaxy" collection list onvm.nfv 2>/dev/null | g
 [ "$found" = 1 ] || { echo "galaxy_check: onvm.nfv is not (only) the installed one" >&2; exit 1; }
 "$work/venv/bin/ansible-doc" onvm.nfv.nf >/dev/null
 
+beside='{"onvm_host": "gal", "onvm_manager": {"core": 1, "mem_mb": 64}, "onvm_state_port": 6391,
+ "onvm_state_dir": "/var/lib/onvm-redis-gal", "onvm_scaler_redis": "redis://127.0.0.1:6391/0",
+ "onvm_scaler_metrics": "127.0.0.1:9472"}'
 run() {
-	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_src_dir=$top" "$@"
+	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_src_dir=$top" -e "$beside" "$@"
 }
 log "deploy.yml with the installed collection"
 deployed=1
 run deploy.yml | tee "$work/deploy.log" | grep -E '^(PLAY RECAP|localhost )' || true
 grep -qE '^localhost .* failed=0' "$work/deploy.log" || { cat "$work/deploy.log"; exit 1; }
 log "the manager answers and the NFs run"
-"$top/.venv/bin/onvm" status --host local > "$work/status"
+"$top/.venv/bin/onvm" status --host gal > "$work/status"
 head -1 "$work/status"
 grep -qE '^[0-9]+ +[a-z]+ +running' "$work/status" || { cat "$work/status"; exit 1; }
 log "undeploy.yml"

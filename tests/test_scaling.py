@@ -7,8 +7,6 @@ drops it drains the extra instance and stops it without losing a packet."""
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -19,9 +17,9 @@ from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 from ansible_collections.onvm.nfv.plugins.modules import nf
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
-from onvm_lab import traffic
+from onvm_lab import scaler_proc, traffic
 from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess
+from onvm_lab.manager import ManagerProcess
 from onvm_lab.netns import VethPort, lab_ports
 from onvm_lab.promscrape import free_port, scrape
 from onvm_lab.redis_server import RedisServer
@@ -66,7 +64,6 @@ class Scaled:
 
     def start_scaler(self, chains: dict[str, Any] | None = None, **policy: float) -> None:
         conf = {
-            "host": self.mgr.host,
             "services": {
                 self.service: {
                     "image": self.conf.image,
@@ -79,29 +76,10 @@ class Scaled:
             "policy": {"window": 0.5, "in_window": 2.0, "cooldown": 2.0, "drain_bound": 1.0, **policy},
             "chains": chains or {},
         }
-        path = self.tmp / "scaler.json"
-        path.write_text(json.dumps(conf))
-        with open(self.tmp / "scaler.log", "wb") as log:
-            self.scaler = subprocess.Popen(
-                [
-                    os.path.join(REPO, ".venv/bin/onvm-scaler"),
-                    "--host",
-                    self.mgr.host,
-                    "--redis",
-                    self.redis.url,
-                    "--config",
-                    str(path),
-                    "--metrics",
-                    "127.0.0.1:%d" % self.metrics_port,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+        self.scaler = scaler_proc.start(self.mgr.host, self.redis.url, conf, self.tmp, self.metrics_port)
 
     def stop_scaler(self) -> None:
-        if self.scaler is not None:
-            self.scaler.terminate()
-            self.scaler.wait(10)
+        scaler_proc.stop(self.scaler)
 
     def offer(self, count: int, rate: float) -> dict[str, int]:
         """Send ``count`` frames at ``rate`` through the chain, in flows not
@@ -162,6 +140,8 @@ def test_scale_out_locally_then_in_without_loss(scaled: Scaled) -> None:
     # 3. the same load: new flows spread over both, all of it arrives
     both = scaled.offer(4 * 3000, 3000)
     assert both["received"] == 4 * 3000 and both["dups"] == 0
+    # sustained overload scaled out once, and nothing flapped meanwhile
+    assert len(events(r, "scale-out-requested")) == 1 and events(r, "scale-in") == []
     # 4. a light load: one instance is enough; the extra one is drained and
     #    stopped while traffic flows, and not a packet is lost
     light = scaled.offer(10 * 400, 400)

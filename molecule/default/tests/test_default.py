@@ -11,7 +11,7 @@ from onvm_lab import traffic
 from onvm_lab.netns import VethPort
 from onvm_lab.single_host import wait_until
 
-HOST = "local"
+HOST = "mol"  # inventory/hosts.yml: beside a deployment of inventory/local
 
 
 def test_hugepages_were_raised_by_the_deploy(host: Any) -> None:
@@ -22,13 +22,13 @@ def test_hugepages_were_raised_by_the_deploy(host: Any) -> None:
 
 
 def test_manager_runs(host: Any) -> None:
-    procs = host.process.filter(comm="onvm-mgr")
+    procs = [p for p in host.process.filter(comm="onvm-mgr") if "--host %s " % HOST in p.args + " "]
     assert len(procs) == 1
-    assert "--host local" in " ".join(procs[0].args.split())
+    assert "--core 1" in " ".join(procs[0].args.split())
 
 
 def test_nf_containers_run_without_network_or_privileges(host: Any) -> None:
-    for name in ("onvm-local-firewall-0", "onvm-local-forward-0"):
+    for name in ("onvm-%s-firewall-0" % HOST, "onvm-%s-forward-0" % HOST):
         info = json.loads(host.check_output("docker inspect %s" % name))[0]
         assert info["State"]["Running"]
         hc = info["HostConfig"]

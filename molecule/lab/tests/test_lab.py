@@ -160,9 +160,17 @@ def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> 
 
     res = scale_demo.run("redis://198.18.0.1:6379/0", while_scaled=redeploy)
     assert res["scaled_out"]
-    assert res["after_scale_out"] == {"lab2": 1, "lab3": 2}
-    placed = [p for p in res["placements"] if p["kind"] == "scale-out"]
-    assert [p["host"] for p in placed] == ["lab3"]
+    # the first placement is lab3's, from a view where lab2 had no free core
+    # and lab1 ran no slow; whether the load later makes lab2's instance hit
+    # its limit again (lab3 then at its max: lab1, the most free cores)
+    # depends on how this machine runs -- so each placement is checked
+    # against the rule, from the view it was decided on, not counted
+    asked = [p for p in res["placements"] if p["kind"] == "scale-out-requested"]
+    assert asked and asked[0]["host"] == "lab3" and asked[0]["reason"] in ("local", "runs-service"), asked
+    assert all(p["host"] == scale_demo.rule_choice(p) for p in asked), asked
+    assert res["after_scale_out"]["lab3"] == 2 and res["after_scale_out"]["lab2"] == 1, res["after_scale_out"]
+    started = [p["host"] for p in res["placements"] if p["kind"] == "scale-out"]
+    assert started == [p["host"] for p in asked][: len(started)] and started[0] == "lab3", res["placements"]
     assert res["steady"]["received"] == res["steady"]["sent"] and res["steady"]["dups"] == 0
     # Ansible does not fight the scaler: 0 changed, and no instance gone but
     # those the scaler itself drained (if the load dipped while it ran)
