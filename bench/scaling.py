@@ -9,7 +9,10 @@ instance; onvm-scaler watching.  Measured in one run:
   - delivered packets/s with one instance and with two, against the offered load;
   - packets lost while the extra instance is drained and stopped under load;
   - one placement decision over a simulated view of 1,000 hosts and 10,000
-    instances (bench/placement.py).
+    instances (bench/placement.py);
+  - false scale events under bursts: firewall -> forward on the deploy's
+    default policy, 10,000 frames at the sender's full rate every 2 s for
+    30 s (onvm_lab/bursts.py): every scale event counted is a false one.
 With the three-host lab up and deployed (playbooks/lab_up.yml, then
 deploy.yml -i inventory/lab), also the remote reaction: an overload offered
 at lab2, whose NF cores are full, to the first packet processed by the
@@ -25,11 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +47,7 @@ from results_io import report
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
-from onvm_lab import scale_demo, traffic
+from onvm_lab import bursts, scale_demo, traffic
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
 from onvm_lab.netns import lab_ports
@@ -151,6 +157,28 @@ def one_round(tag: str, client: Any) -> dict[str, Any]:
         redis_srv.stop()
 
 
+def burst_round(tag: str, client: Any) -> dict[str, Any]:
+    """Bursts the firewall absorbs: how many scale events they started."""
+    redis_srv = RedisServer(20000 + int(tag) % 20000).start()
+    where = Path(tempfile.mkdtemp(prefix="onvm-bench-bursts-"))
+    try:
+        r = redis_srv.client()
+        with bursts.burst_host(tag, client, r, redis_srv.url, where) as chain:
+            sent = bursts.send_bursts(chain.ports[0])
+            time.sleep(2.0)  # past the window of the last burst
+            with StatsReader(default_path(chain.mgr.host)) as st:
+                fw = next(s for s in st.snapshot()["services"] if s["service"] == "firewall")
+        return {
+            **sent,
+            "false_scale_events": len(bursts.scale_events(r)),
+            "ring_dropped": fw["rx_drop"],
+            "send_seconds_median": statistics.median(sent["send_seconds"]),
+        }
+    finally:
+        redis_srv.stop()
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def lab_is_up(url: str) -> bool:
     try:
         r = scale_demo.lab_redis(url)
@@ -211,6 +239,9 @@ def main() -> int:
     ensure_free(160)
     client = docker.from_env()
     rounds = [one_round("%02d%03d" % (os.getpid() % 100, i), client) for i in range(args.repeat)]
+    burst_rounds = [
+        burst_round("%02d%03d" % (os.getpid() % 100, 100 + i), client) for i in range(args.repeat)
+    ]
     reactions = [r["reaction_s"] for r in rounds if r["reaction_s"] is not None]
     remote = [remote_round(args.lab_redis) for _ in range(args.repeat)] if lab_is_up(args.lab_redis) else []
     rreact = [x["reaction_s"] for x in remote if x["reaction_s"] is not None]
@@ -247,9 +278,18 @@ def main() -> int:
         "placement, 1,000 hosts / 10,000 instances: median %.0f us, p99 %.0f us"
         % (place["median_us"], place["p99_us"])
     )
+    for b in burst_rounds:
+        print(
+            "  bursts: %d x 10,000 frames at full rate (%.3f s each to send), every 2 s: "
+            "%d scale events (false), %d frames lost to a full ring"
+            % (b["bursts"], b["send_seconds_median"], b["false_scale_events"], b["ring_dropped"])
+        )
     print("context: the Kubernetes HPA loop alone runs every 15 s, before a pod starts")
     checks = {
         "same-host reaction <= 1 s": med is not None and med <= 1.0,
+        "bursts start nothing (0 false scale events)": all(
+            b["false_scale_events"] == 0 for b in burst_rounds
+        ),
         "0 packets lost in scale-in": all(r["scale_in_lost"] == 0 and r["scaled_in"] == 1 for r in rounds),
         "remote reaction <= 2 s": rmed is not None and rmed <= 2.0,
         "remote instance placed on lab3 each time": bool(remote)
@@ -258,6 +298,7 @@ def main() -> int:
     result = {
         "bench": "scaling",
         "rounds": rounds,
+        "burst_rounds": burst_rounds,
         "reaction_same_host_s": med,
         "remote_rounds": remote,
         "reaction_remote_s": rmed,

@@ -5,13 +5,21 @@ scale events it started anyway: false scale-outs)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 
-from . import traffic
+from . import scaler_proc, traffic
+from .manager import REPO
 from .netns import VethPort
+from .single_host import VERSION, Chain, firewall_forward, wait_until
 
 FULL_RATE = 10_000_000.0  # frames a second: as fast as the sender goes
 SCALE_KINDS = ("scale-out-requested", "scale-out", "scale-in")
@@ -36,3 +44,33 @@ def send_bursts(
         n += 1
         time.sleep(max(0.0, t0 + every - time.monotonic()))
     return {"bursts": n, "frames": n * count, "send_seconds": took}
+
+
+def deploy_policy() -> dict[str, float]:
+    """The scaling policy deploy.yml gives a host by default (group_vars/all.yml)."""
+    with open(os.path.join(REPO, "group_vars", "all.yml"), encoding="utf-8") as f:
+        policy: dict[str, float] = yaml.safe_load(f)["onvm_scaling"]
+    return policy
+
+
+@contextlib.contextmanager
+def burst_host(tag: str, client: Any, redis: Any, redis_url: str, where: Path) -> Iterator[Chain]:
+    """firewall -> forward (single_host.firewall_forward) with its scaler on
+    the deploy's default policy, up and heartbeating; all gone afterwards."""
+    with firewall_forward(tag, client) as chain:
+        conf = {
+            "services": {
+                "firewall": {"image": "onvm/firewall:%s" % VERSION, "min": 1, "max": 4},
+                "forward": {"image": "onvm/forward:%s" % VERSION, "min": 1, "max": 1},
+            },
+            "policy": deploy_policy(),
+        }
+        scaler = scaler_proc.start(chain.mgr.host, redis_url, conf, where)
+        try:
+            if not wait_until(lambda: redis.exists("onvm:alive:%s" % chain.mgr.host) == 1, 20):
+                raise RuntimeError("the scaler of %s did not come up" % chain.mgr.host)
+            yield chain
+            if scaler.poll() is not None:
+                raise RuntimeError("the scaler of %s exited" % chain.mgr.host)
+        finally:
+            scaler_proc.stop(scaler)

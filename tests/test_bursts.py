@@ -12,19 +12,11 @@ import time
 from typing import Any
 
 import pytest
-import yaml
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
-from onvm_lab import bursts, scaler_proc
-from onvm_lab.manager import REPO
+from onvm_lab import bursts
 from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION, firewall_forward, wait_until
-
-
-def deploy_policy() -> dict[str, float]:
-    with open(REPO + "/group_vars/all.yml", encoding="utf-8") as f:
-        policy: dict[str, float] = yaml.safe_load(f)["onvm_scaling"]
-    return policy
+from onvm_lab.single_host import wait_until
 
 
 @pytest.mark.dataplane
@@ -32,33 +24,19 @@ def deploy_policy() -> dict[str, float]:
 def test_bursts_an_instance_absorbs_start_nothing(
     tag: str, built: None, docker_client: Any, redis_server: RedisServer, tmp_path: Any
 ) -> None:
-    with firewall_forward(tag, docker_client) as chain:
-        conf = {
-            "services": {
-                "firewall": {"image": "onvm/firewall:%s" % VERSION, "min": 1, "max": 4},
-                "forward": {"image": "onvm/forward:%s" % VERSION, "min": 1, "max": 1},
-            },
-            "policy": deploy_policy(),
-        }
-        scaler = scaler_proc.start(chain.mgr.host, redis_server.url, conf, tmp_path)
-        try:
-            r = redis_server.client()
-            # the agent is up (its host in the view) before the first burst
-            assert wait_until(lambda: r.exists("onvm:alive:%s" % chain.mgr.host) == 1, 20)
-            sent = bursts.send_bursts(chain.ports[0])
-            with StatsReader(default_path(chain.mgr.host)) as st:
+    r = redis_server.client()
+    with bursts.burst_host(tag, docker_client, r, redis_server.url, tmp_path) as chain:
+        sent = bursts.send_bursts(chain.ports[0])
+        with StatsReader(default_path(chain.mgr.host)) as st:
 
-                def counted() -> bool:
-                    web = next(c for c in st.snapshot()["chains"] if c["chain"] == "web")
-                    return bool(web["rx"] == sent["frames"])
+            def counted() -> bool:
+                web = next(c for c in st.snapshot()["chains"] if c["chain"] == "web")
+                return bool(web["rx"] == sent["frames"])
 
-                assert wait_until(counted, 20), "not every frame reached the chain"
-                time.sleep(2.0)  # past the window of the last burst
-                snap = st.snapshot()
-            fw = next(s for s in snap["services"] if s["service"] == "firewall")
-            assert scaler.poll() is None
-        finally:
-            scaler_proc.stop(scaler)
+            assert wait_until(counted, 20), "not every frame reached the chain"
+            time.sleep(2.0)  # past the window of the last burst
+            snap = st.snapshot()
+    fw = next(s for s in snap["services"] if s["service"] == "firewall")
     assert sent["bursts"] >= 10
     # (a burst that meets a sleeping firewall on a loaded machine may lose a
     # few frames to its ring: that shows in one or two 0.1 s samples, never
