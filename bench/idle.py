@@ -15,7 +15,8 @@ Target: manager + NFs + scaler under 3% of one core over a minute.
 
 The manager is restarted the way an operator does it on these machines
 (no systemd): it is stopped and deploy.yml is run again.  A deployment of
-inventory/local that was up before is left up; otherwise it is undeployed.
+inventory/local that was up before is undeployed first (the figures are a
+fresh deploy's) and left up at the end; otherwise it is undeployed.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "idle.json"))
     args = ap.parse_args()
     was_up = os.path.exists("/run/onvm/onvm-mgr-%s.pid" % HOST)
+    if was_up:  # measure a fresh deploy; it is deployed again at the end
+        playbook("undeploy.yml")
     playbook("deploy.yml")
     try:
         conf = load("/etc/onvm/%s/scaler.json" % HOST)
