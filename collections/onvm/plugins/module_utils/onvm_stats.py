@@ -38,19 +38,32 @@ def default_path(host: str) -> str:
 
 
 def find_header() -> str:
-    """Locate onvm_stats.h: $ONVM_STATS_HEADER, beside this file, the source
-    tree, or the installed include directory."""
+    """Locate onvm_stats.h: $ONVM_STATS_HEADER, beside this file (the
+    symlink in the source tree, package data in a wheel), the source tree,
+    or the copy the role onvm_host installs on every host.
+
+    Ansible modules only find that last one: AnsiballZ ships the .py files
+    of module_utils, so in a module this file lives in a zip with no
+    header beside it and no source tree around it."""
     here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [
-        os.environ.get("ONVM_STATS_HEADER", ""),
-        os.path.join(here, HEADER_NAME),
-        os.path.join(here, "..", "..", "..", "..", "native", "include", "onvm", HEADER_NAME),
-        os.path.join("/usr/local/include/onvm", HEADER_NAME),
-    ]
+    tree = os.path.normpath(os.path.join(here, "..", "..", "..", "..", "native", "include", "onvm"))
+    installed = os.path.join("/usr/local/include/onvm", HEADER_NAME)
+    env = os.environ.get("ONVM_STATS_HEADER", "")
+    candidates = [env, os.path.join(here, HEADER_NAME), os.path.join(tree, HEADER_NAME), installed]
     for path in candidates:
         if path and os.path.isfile(path):
             return os.path.realpath(path)
-    raise StatsError("cannot find %s (set ONVM_STATS_HEADER)" % HEADER_NAME)
+    looked = ["$ONVM_STATS_HEADER (%s)" % (env or "unset")]
+    if os.path.isdir(here):
+        looked += candidates[1:]
+    else:  # a zip: the module's own files, run by Ansible
+        looked += ["the module's files (AnsiballZ ships module_utils' .py files only)", installed]
+    raise StatsError(
+        "cannot find %s, the stats layout; looked at %s. On a host, the role onvm_host "
+        "(deploy.yml) installs it at %s from the source tree it builds "
+        "(native/include/onvm/%s); elsewhere set ONVM_STATS_HEADER to that file"
+        % (HEADER_NAME, ", ".join(looked), installed, HEADER_NAME)
+    )
 
 
 _FFI_CACHE: dict[str, tuple[Any, Any]] = {}
