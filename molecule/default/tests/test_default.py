@@ -59,3 +59,34 @@ def test_chain_carries_packets_from_ingress_to_egress() -> None:
         counts = rx.stop()
     assert counts["received"] == n - denied
     assert counts["dups"] == 0
+
+
+def test_onvm_info_through_ansible_reads_the_deployment() -> None:
+    """The info module as users run it (ansible, AnsiballZ: only .py files
+    shipped) against what deploy.yml made: it finds the stats layout the
+    role installed and reports the chain's instances and totals."""
+    import os
+    import subprocess
+
+    from onvm_lab.manager import REPO
+
+    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "onvm_json"}
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.path.join(REPO, "tests", "callback_plugins")
+    env.pop("ONVM_STATS_HEADER", None)
+    python = os.path.join(REPO, ".venv", "bin", "python")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-i", "localhost,", "-c", "local"]
+    cmd += ["-e", "ansible_python_interpreter=" + python, "-m", "onvm.nfv.onvm_info", "-a", "host=" + HOST]
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    (result,) = [r for play in doc["plays"] for task in play["tasks"] for r in task["hosts"].values()]
+    assert result["running"] is True
+    assert {s["service"] for s in result["stats"]["services"]} >= {"firewall", "forward"}
+    assert [c["chain"] for c in result["stats"]["chains"]] == ["web"]
