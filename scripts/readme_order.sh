@@ -36,14 +36,14 @@ trap finish EXIT
 
 mgr_pid() { .venv/bin/onvm status --host local | sed -n 's/.* manager pid \([0-9]*\) .*/\1/p'; }
 
-look() {   # the deployment of command 1: $1 = frames sent so far
+look() {   # the deployment of command 1: $1 = frames sent so far; prints its manager's pid
 	local pid share out
 	pid=$(mgr_pid)
 	[ -n "$pid" ] || { echo "readme: no manager of host local" >&2; exit 1; }
 	share=$(.venv/bin/python -c "from onvm_lab.cpu import core_share; print(round(100 * core_share([$pid], 5.0), 1))")
 	out=$(.venv/bin/onvm status --host local)
-	printf '%s\n' "$out" | grep '^chain web'
-	echo "manager pid $pid, ${share}% of a core over 5 s"
+	printf '%s\n' "$out" | grep '^chain web' >&2
+	echo "manager pid $pid, ${share}% of a core over 5 s" >&2
 	python3 - "$share" "$1" "$out" <<'PY'
 import re, sys
 share, sent, out = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -63,12 +63,14 @@ first=$(look 10000 | tail -1)
 
 log "command 2 (beside command 1's deployment): $(cmd 2)"
 bash -c "$(cmd 2)"
-[ "$(look 10000 | tail -1)" = "$first" ] || { echo "readme: command 2 replaced command 1's manager" >&2; exit 1; }
+now=$(look 10000 | tail -1)
+[ "$now" = "$first" ] || { echo "readme: command 2 replaced command 1's manager ($first -> $now)" >&2; exit 1; }
 
 log "command 1 again"
 bash -c "$(cmd 1)" | tee /tmp/onvm-readme-cmd1.log
 grep -qE '^localhost .* changed=0 .* failed=0' /tmp/onvm-readme-cmd1.log ||
 	{ echo "readme: command 1 again changed something on the deployed host" >&2; exit 1; }
 sleep 2
-[ "$(look 20000 | tail -1)" = "$first" ] || { echo "readme: command 1 again replaced the manager" >&2; exit 1; }
+now=$(look 20000 | tail -1)
+[ "$now" = "$first" ] || { echo "readme: command 1 again replaced the manager ($first -> $now)" >&2; exit 1; }
 log "ok"

@@ -29,6 +29,15 @@ options:
       - Refused when it is more memory than the machine has.
     type: int
     required: true
+  at_least:
+    description:
+      - When V(true), a pool that already holds more than O(count) pages is left as it is (and persisted
+        at what it holds), so O(count) is a floor, never lowered to.
+      - For machines whose pool serves more than one deployment (lab hosts sharing one kernel, a host whose
+        set-up reserves pages for tests). An exact count there takes pages back from the others, and two
+        deployments that each set their own exact count change the pool on every run.
+    type: bool
+    default: false
   size:
     description:
       - Page size. Refused when this kernel does not offer it (for example V(1G) on a CPU without 1G pages).
@@ -102,6 +111,11 @@ EXAMPLES = r"""
     mount: /dev/hugepages-1G
     persist: false
 
+- name: At least 256 pages of 2M; a pool that holds more is left alone
+  onvm.nfv.hugepages:
+    count: 256
+    at_least: true
+
 - name: Give the 2M pages back, leave mounts alone
   onvm.nfv.hugepages:
     count: 0
@@ -165,6 +179,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             count=dict(type="int", required=True),
+            at_least=dict(type="bool", default=False),
             size=dict(type="str", choices=list(hp.SIZES_KB), default="2M"),
             node=dict(type="int"),
             mount=dict(type="path", default=hp.DEFAULT_MOUNT),
@@ -179,12 +194,15 @@ def main() -> None:
     size: str = p["size"]
     node: int | None = p["node"]
     result: dict[str, object] = dict(changed=False, size=size, node=node, mount=p["mount"] or None)
+    count: int = p["count"]
     try:
+        if p["at_least"] and count >= 0:
+            count = max(count, hp.read_pool(p["sysfs_root"], size, node).nr)
         plan = hp.plan(
             p["sysfs_root"],
             p["procfs_root"],
             p["etc_root"],
-            p["count"],
+            count,
             size,
             node,
             p["mount"] or None,

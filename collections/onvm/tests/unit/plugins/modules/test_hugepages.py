@@ -243,3 +243,18 @@ def test_lowering_below_pages_in_use(hh: Host) -> None:
     assert hh.nr() == 10  # sysfs still counts the 10 pages in use, as surplus
     again = hh.run(count=0, mount=None)
     assert again["changed"] is False
+
+
+def test_at_least_raises_a_smaller_pool_and_leaves_a_larger_one(hh: Host) -> None:
+    r = hh.run(count=64, at_least=True)
+    assert r["changed"] and hh.nr() == 64
+    # another user of the pool raised it: a floor of 64 takes nothing back
+    hh.kernel.write_count(str(Path(hp.pool_dir(str(hh.tree.sys), "2M", None), "nr_hugepages")), 128)
+    r = hh.run(count=64, at_least=True, diff=True)
+    assert r["count_before"] == 128 and r["count_after"] == 128 and hh.nr() == 128
+    assert "vm.nr_hugepages = 128" in hh.sysctl.read_text()
+    r = hh.run(count=64, at_least=True)
+    assert r["changed"] is False
+    # without it the count is exact: lowered
+    r = hh.run(count=64)
+    assert r["changed"] and hh.nr() == 64
