@@ -402,8 +402,16 @@ class Agent:
             return
         req = q.new_request(svc, self.host, self.host, kind="in", instance=str(least["instance"]))
         q.enqueue(self.redis, req)
+        loads = " ".join(
+            "%s/%s:%.2f" % (i["host"], i["instance"], float(i.get("load", 0.0)))
+            for i in view["services"][svc]
+        )
         log.info(
-            "%s has an instance too many: draining instance %s, request %s", svc, least["instance"], req.id
+            "%s has an instance too many (loads %s): draining instance %s, request %s",
+            svc,
+            loads,
+            least["instance"],
+            req.id,
         )
         self.detector.reset(svc)
 

@@ -15,6 +15,7 @@ so containers that were each pid 1 would collide there.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -54,10 +55,14 @@ class NFSpec:
 
     def fingerprint(self) -> str:
         """Identity of the configuration, whatever the container's name and
-        labels (the scaler labels its instances with the request id)."""
+        labels (the scaler labels its instances with the request id).  The
+        files an instance mounts count by their content: a rules file
+        rewritten on the host is another configuration (an NF reads its
+        files when it starts)."""
         conf = asdict(self)
         conf.pop("name")
         conf.pop("labels")
+        conf["file_content"] = {src: file_digest(src) for src in sorted(self.files)}
         return fingerprint(conf)
 
     def command(self) -> list[str]:
@@ -67,6 +72,18 @@ class NFSpec:
         if self.shared_core:
             cmd.append("--shared-core")
         return [*cmd, "--", *self.args]
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's content ("missing" if it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(65536), b""):
+                h.update(chunk)
+    except OSError:
+        return "missing"
+    return h.hexdigest()
 
 
 @dataclass
@@ -173,11 +190,13 @@ def instance_name(host: str, service: str, index: int) -> str:
 
 @dataclass
 class Plan:
-    """What to do to reach ``want`` instances: indexes to start, names to remove."""
+    """What to do to reach ``want`` instances: indexes to start, names to
+    remove (``stale``: those of them that run another configuration)."""
 
     start: list[int]
     remove: list[str]
     keep: list[str]
+    stale: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -188,27 +207,34 @@ def plan(
 ) -> Plan:
     """Reconcile (pure).  ``existing`` maps container name -> (running,
     config fingerprint); ``fingerprint_of(n)`` is what instance n should
-    carry.  Stopped containers and those of another configuration are
-    replaced.  Between ``want`` and ``most`` (default: ``want``) running
-    instances are kept as they are (the scaler owns that range); above
-    ``most`` the extra ones go, highest index first."""
+    carry.  Stopped containers are removed; running ones of another
+    configuration (``stale``) are replaced one for one -- the scaler's too
+    -- as a rolling update: their replacements take indexes no running
+    container has, so they can start before the stale ones go.  Between
+    ``want`` and ``most`` (default: ``want``) the running count is kept as
+    it is (the scaler owns that range); above ``most`` the extra ones go,
+    highest index first."""
     most = want if most is None else max(most, want)
     keep = sorted(
         (name for name, (running, fp) in existing.items() if running and fp == fingerprint_of(_index(name))),
         key=_index,
     )
+    stale = sorted(
+        (name for name, (running, _fp) in existing.items() if running and name not in keep), key=_index
+    )
     remove = sorted(set(existing) - set(keep), key=_index)
     if len(keep) > most:
         remove += keep[most:]
         keep = keep[:most]
-    taken = {_index(n) for n in keep}
+    target = max(want, min(most, len(keep) + len(stale)))
+    taken = {_index(n) for n in keep + stale}
     start: list[int] = []
     i = 0
-    while len(keep) + len(start) < want:
+    while len(keep) + len(start) < target:
         if i not in taken:
             start.append(i)
         i += 1
-    return Plan(start=start, remove=remove, keep=keep)
+    return Plan(start=start, remove=remove, keep=keep, stale=stale)
 
 
 def _index(name: str) -> int:

@@ -14,8 +14,13 @@ description:
     host's manager, with no network (C(--network none)), all capabilities dropped but C(SYS_NICE), a
     read-only root and the hugetlbfs mount and DPDK runtime directory bound in. The module waits until
     the manager has registered each new instance.
-  - Idempotent on the instance count and configuration; stopped instances or instances of another
-    configuration (image, arguments, files) are replaced.
+  - Idempotent on the instance count and configuration. Stopped instances are removed and started again.
+    Running instances of another configuration (image, arguments, cores, the files they mount, by content),
+    the scaler's included, are replaced as a rolling update - each replacement starts at a new index and
+    registers with the manager first, then the old instance is drained with its flows moved at once to the
+    new ones (no packet lost, and every packet that arrives after the module returns meets the new
+    configuration, e.g. a firewall's new rules) and stopped. A replacement that does not come up fails the
+    task with the old instances still serving.
   - Uses the Docker SDK for Python (the C(docker) package), not the docker CLI.
 options:
   host:
@@ -117,6 +122,12 @@ removed:
   returned: always
   type: list
   elements: str
+replaced:
+  description:
+    - Names of the removed containers that ran another configuration (each has a replacement in RV(started)).
+  returned: always
+  type: list
+  elements: str
 """
 
 import os
@@ -210,25 +221,42 @@ def main() -> None:
         changed=changed,
         started=[nc.instance_name(p["host"], p["service"], i) for i in plan.start],
         removed=plan.remove,
+        replaced=plan.stale,
         instances=[],
         diff=dict(before={"containers": sorted(existing)}, after={"containers": after}),
     )
+    if plan.stale:  # what runs another configuration: replaced
+        result["diff"]["before"]["old_configuration"] = plan.stale
     if module.check_mode:
         module.exit_json(**result)
     running = {e["container"]: e for e in _running(client, p)}
+    # 1. what no longer runs serves nothing: it goes first
     for name in plan.remove:
-        inst = running.get(name, {}).get("instance")
-        if most > 0 and isinstance(inst, int):  # surplus of a running service: no packet lost
-            try:
-                nc.drain(p["host"], inst, p["drain_bound"], p["drain_bound"] + p["timeout"], p["runtime_dir"])
-            except (nc.NFError, CtlError) as e:
-                module.fail_json(msg="draining %s: %s" % (name, e), **result)
-        nc.stop(client, name, timeout=5)
+        if name not in running:
+            nc.stop(client, name, timeout=5)
+    # 2. the new instances register before anything that serves goes (a
+    #    failure here leaves the old ones serving)
     for i in plan.start:
         try:
             nc.start(client, spec(i), timeout=p["timeout"])
         except (nc.NFError, CtlError, docker.errors.DockerException) as e:
-            module.fail_json(msg="starting %s: %s" % (spec(i).name, e), **result)
+            module.fail_json(
+                msg="starting %s: %s (the old instances still serve)" % (spec(i).name, e), **result
+            )
+    # 3. then what serves goes, losing no packet: an old configuration at
+    #    once (its flows move to the new instances now), a surplus one
+    #    after drain_bound
+    for name in plan.remove:
+        if name not in running:
+            continue
+        inst = running[name].get("instance")
+        if most > 0 and isinstance(inst, int):
+            bound = 0.0 if name in plan.stale else p["drain_bound"]
+            try:
+                nc.drain(p["host"], inst, bound, bound + p["timeout"], p["runtime_dir"])
+            except (nc.NFError, CtlError) as e:
+                module.fail_json(msg="draining %s: %s" % (name, e), **result)
+        nc.stop(client, name, timeout=5)
     result["instances"] = _running(client, p)
     module.exit_json(**result)
 

@@ -93,10 +93,19 @@ def test_stopped_and_reconfigured_instances_are_replaced_within_the_range() -> N
     assert p.start == [1]  # back to want: the lowest index not kept
 
 
-def test_bad_instances_above_want_are_removed_and_not_restarted() -> None:
+def test_above_want_stopped_ones_go_and_reconfigured_ones_are_rolled() -> None:
+    """The scaler's instance of an old configuration is brought to the new
+    one (a replacement at a new index, then it goes); a stopped one above
+    want is not restarted."""
     existing = {**running(0, 1, 2), names(3)[0]: (False, "cfg"), names(4)[0]: (True, "old")}
     p = plan(existing, 2, fp, most=5)
-    assert p.keep == names(0, 1, 2) and p.remove == names(3, 4) and p.start == []
+    assert p.keep == names(0, 1, 2) and p.remove == names(3, 4) and p.start == [3]
+    assert p.stale == names(4)
+
+
+def test_a_reconfigured_instance_is_replaced_at_an_index_no_running_one_has() -> None:
+    p = plan({names(0)[0]: (True, "old")}, 1, fp)
+    assert (p.keep, p.start, p.remove, p.stale) == ([], [1], names(0), names(0))
 
 
 def test_the_fingerprint_is_per_index() -> None:
@@ -105,7 +114,8 @@ def test_the_fingerprint_is_per_index() -> None:
 
     existing = {names(0)[0]: (True, "even"), names(1)[0]: (True, "even"), names(2)[0]: (True, "even")}
     p = plan(existing, 1, by_index, most=3)
-    assert p.keep == names(0, 2) and p.remove == names(1) and p.start == []
+    # 1 carries the even indexes' configuration: rolled onto index 3 (odd)
+    assert p.keep == names(0, 2) and p.remove == names(1) and p.start == [3] and p.stale == names(1)
 
 
 def test_want_zero_with_a_range_keeps_what_runs() -> None:
@@ -128,13 +138,17 @@ def test_plan_with_a_range_ends_between_want_and_most_good_instances(
     good = sorted(
         (n for n, v in existing.items() if v == (True, "cfg")), key=lambda n: int(n.rsplit("-")[-1])
     )
+    stale = {n for n, v in existing.items() if v == (True, "old")}
     # every good one is kept up to the top; bad ones always go
     assert p.keep == good[:top]
     assert set(p.remove) == set(existing) - set(p.keep)
     assert set(p.keep).isdisjoint(p.remove)
-    # only as many started as it takes to reach want, never over a kept index
-    assert len(p.keep) + len(p.start) == max(want, min(len(good), top))
-    assert not set(names(*p.start)) & set(p.keep)
+    assert set(p.stale) == stale
+    # as many started as it takes to reach want, or to replace the running
+    # ones of another configuration (up to the top); never over the index of
+    # a running container (the replacement starts before the stale one goes)
+    assert len(p.keep) + len(p.start) == max(want, min(len(good) + len(stale), top))
+    assert not set(names(*p.start)) & (set(p.keep) | stale)
     assert len(set(p.start)) == len(p.start)
     # within the range nothing changes for a service with only good instances
     if all(v == (True, "cfg") for v in existing.values()) and want <= len(existing) <= top:
