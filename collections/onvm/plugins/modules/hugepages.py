@@ -31,8 +31,8 @@ options:
     required: true
   at_least:
     description:
-      - When V(true), a pool that already holds more than O(count) pages is left as it is (and persisted
-        at what it holds), so O(count) is a floor, never lowered to.
+      - When V(true), a pool that already holds more than O(count) pages is left as it is, so O(count) is a
+        floor, never lowered to. With O(persist), the floor is what is kept for the next boot.
       - For machines whose pool serves more than one deployment (lab hosts sharing one kernel, a host whose
         set-up reserves pages for tests). An exact count there takes pages back from the others, and two
         deployments that each set their own exact count change the pool on every run.
@@ -208,6 +208,11 @@ def main() -> None:
             p["mount"] or None,
             p["persist"],
         )
+        if p["at_least"] and plan.sysctl_file is not None:
+            # what this deployment needs at boot is the floor, whatever the
+            # others raised the live pool to (else every change of theirs
+            # would change this file on the next run)
+            plan.sysctl_after = hp.sysctl_content(p["count"])
     except hp.HugepageError as e:
         module.fail_json(msg=str(e), **result)
     result.update(
