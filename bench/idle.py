@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 from typing import Any
 
@@ -32,6 +31,7 @@ import docker
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from deploy import playbook
 from results_io import report
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view
@@ -42,19 +42,6 @@ from onvm_scaler.config import load
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "local"
 TARGET = 0.03  # of one core, manager + NFs + scaler, idle
-
-
-def playbook(path: str) -> None:
-    env = {**os.environ, "PATH": os.path.join(REPO, ".venv/bin") + ":" + os.environ["PATH"]}
-    proc = subprocess.run(
-        [os.path.join(REPO, ".venv/bin/ansible-playbook"), path, "-i", "inventory/local"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (path, proc.stdout[-3000:]))
 
 
 def pid_of(name: str) -> int:

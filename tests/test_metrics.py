@@ -30,11 +30,24 @@ def test_metrics_count_what_went_through_the_chain(
     with lab_ports(tag, 2) as ports:
         mgr = managers([p.vdev(i) for i, p in enumerate(ports)])
         h = mgr.host
-        nf = subprocess.Popen(
-            [binary("forward"), "--host", h, "--service", "fwd"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+
+        def start_fwd() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [binary("forward"), "--host", h, "--service", "fwd"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        def push(n: int) -> None:
+            """n frames through the chain, every one out of port1."""
+            rx = traffic.Receiver(ports[1])
+            try:
+                traffic.send(ports[0], n, dports="1000-1099", rate=5000)
+                assert rx.wait_for(n)["received"] == n
+            finally:
+                rx.stop()
+
+        nf = start_fwd()
         port = free_port()
         agent = subprocess.Popen(
             [SCALER, "--host", h, "--redis", redis_server.url, "--metrics", "127.0.0.1:%d" % port],
@@ -75,12 +88,7 @@ def test_metrics_count_what_went_through_the_chain(
             assert before[("onvm_pool_size_mbufs", (("host", h),))] > 0
 
             n = 500
-            rx = traffic.Receiver(ports[1])
-            try:
-                traffic.send(ports[0], n, dports="1000-1099", rate=5000)
-                assert rx.wait_for(n)["received"] == n
-            finally:
-                rx.stop()
+            push(n)
             assert wait_until(lambda: scrape(port)[done] - before[done] == n, 10)
             after = scrape(port)
             assert after[tx1] - before[tx1] == n
@@ -100,23 +108,14 @@ def test_metrics_count_what_went_through_the_chain(
             nf.wait(10)
             assert wait_until(lambda: done not in scrape(port), 10)
             assert scrape(port)[svc_done] == after[svc_done]
-            nf = subprocess.Popen(
-                [binary("forward"), "--host", h, "--service", "fwd"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            nf = start_fwd()
             assert wait_until(
                 lambda: any(
                     i["service"] == "fwd" and i["state"] == "running" for i in mgr.call("nf_list")["nfs"]
                 ),
                 20,
             )
-            rx = traffic.Receiver(ports[1])
-            try:
-                traffic.send(ports[0], n, dports="1000-1099", rate=5000)
-                assert rx.wait_for(n)["received"] == n
-            finally:
-                rx.stop()
+            push(n)
             assert wait_until(lambda: scrape(port)[svc_done] - after[svc_done] == n, 10)
             final = scrape(port)
             assert (final[chain_in], final[chain_out]) == (2 * n, 2 * n)
