@@ -167,7 +167,7 @@ class Agent:
                 self.publish_limits()
             self.published, self.published_at = shape, now
         if self.config is not None:
-            self.scale(now, insts, sample, busy)
+            self.scale(now, sample, busy)
 
     def sample(self, now: float, snap: dict[str, Any]) -> list[dict[str, Any]] | None:
         """This host's instances between the last two stats updates (one
@@ -242,9 +242,10 @@ class Agent:
             have[i["service"]] = have.get(i["service"], 0) + 1
         return any(n > self.config.services[s].min for s, n in have.items() if s in self.config.services)
 
-    def scale(
-        self, now: float, local: list[dict[str, Any]], sample: list[dict[str, Any]] | None, busy: bool
-    ) -> None:
+    def scale(self, now: float, sample: list[dict[str, Any]] | None, busy: bool) -> None:
+        """One round of decisions: ``sample`` is this host's instances over
+        the last stats period (None: no new one), ``busy`` whether they carry
+        traffic."""
         assert self.config is not None and self.detector is not None
         if sample is not None:
             self.detector.observe_local(now, sample)
