@@ -42,6 +42,13 @@ log "  $(cat /proc/sys/vm/nr_hugepages) x 2 MiB pages, $(cat /sys/kernel/mm/huge
 if ! docker info >/dev/null 2>&1; then
 	log "starting dockerd (--bridge=none --iptables=false)"
 	mkdir -p /var/log/onvm
+	# A machine handed over after its processes were ended keeps dockerd's pid
+	# file, and dockerd refuses to start beside it: drop it when nobody has it.
+	pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
+		log "  removing stale /var/run/docker.pid (pid $pid is not dockerd)"
+		rm -f /var/run/docker.pid
+	fi
 	nohup dockerd --bridge=none --iptables=false >/var/log/onvm/dockerd.log 2>&1 &
 	for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 	docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/onvm/dockerd.log" >&2; exit 1; }
