@@ -1,7 +1,7 @@
 """Send and count test frames on a lab interface (run inside its namespace).
 
     python -m onvm_lab.pktio send --iface IF --count N [--dports 1000-4999] [--rate PPS]
-    python -m onvm_lab.pktio recv --iface IF --out FILE
+    python -m onvm_lab.pktio recv --iface IF --out FILE [--seqs]
 
 Frames are Ethernet/IPv4/UDP, 64 bytes on the wire, carrying a marker and a
 sequence number; the receiver counts only marked frames, and how many were
@@ -73,8 +73,9 @@ class SendPlan:
     flow_len: int = 1  # consecutive frames per destination port (one flow)
 
 
-def send(iface: str, plan: SendPlan) -> int:
-    """Send ``plan.count`` frames, dports cycling; returns frames sent."""
+def send(iface: str, plan: SendPlan, stop: Callable[[], bool] = lambda: False) -> int:
+    """Send ``plan.count`` frames, dports cycling (or until ``stop()``);
+    returns frames sent."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
     batch = max(1, min(500, int(plan.rate // 200)))  # paced in slices of about 5 ms
@@ -83,6 +84,9 @@ def send(iface: str, plan: SendPlan) -> int:
         seq = plan.first + i
         s.send(frame(seq, plan.sport, plan.dports[(seq // plan.flow_len) % len(plan.dports)]))
         if i % batch == batch - 1:
+            if stop():
+                s.close()
+                return i + 1
             ahead = (i + 1) / plan.rate - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
@@ -113,7 +117,7 @@ def _write(path: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def recv(iface: str, out: str, stop: Callable[[], bool]) -> Counter:
+def recv(iface: str, out: str, stop: Callable[[], bool], seqs: bool = False) -> Counter:
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE: never drop here
     s.bind((iface, 0))
@@ -137,7 +141,10 @@ def recv(iface: str, out: str, stop: Callable[[], bool]) -> Counter:
         if now - last > 0.05:
             _write(out, {**counter.as_dict(), "ready": True})
             last = now
-    _write(out, {**counter.as_dict(), "ready": True, "done": True})
+    final: dict[str, Any] = {**counter.as_dict(), "ready": True, "done": True}
+    if seqs:
+        final["seqs"] = sorted(counter.seen)
+    _write(out, final)
     return counter
 
 
@@ -155,16 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("recv", help="count marked frames until SIGTERM")
     rp.add_argument("--iface", required=True)
     rp.add_argument("--out", required=True)
+    rp.add_argument("--seqs", action="store_true", help="also write the sequence numbers seen, at the end")
     args = ap.parse_args(argv)
     if args.cmd == "send":
         plan = SendPlan(
             args.count, parse_range(args.dports), args.sport, args.rate, args.first, args.flow_len
         )
-        print(json.dumps({"sent": send(args.iface, plan)}))
+        stopping: list[bool] = []  # SIGTERM: stop sending, say how many went
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        print(json.dumps({"sent": send(args.iface, plan, lambda: bool(stopping))}))
         return 0
-    stopping: list[bool] = []
+    stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    recv(args.iface, args.out, lambda: bool(stopping))
+    recv(args.iface, args.out, lambda: bool(stopping), args.seqs)
     return 0
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from .netns import VethPort
 
@@ -16,12 +17,13 @@ from .netns import VethPort
 class Receiver:
     """Counts marked frames arriving at ``port.peer`` in its namespace."""
 
-    def __init__(self, port: VethPort) -> None:
+    def __init__(self, port: VethPort, seqs: bool = False) -> None:
         fd, self.out = tempfile.mkstemp(prefix="onvm-recv-", suffix=".json")
         os.close(fd)
         os.unlink(self.out)
         cmd = port.ns.exec_args(
-            sys.executable, "-m", "onvm_lab.pktio", "recv", "--iface", port.peer, "--out", self.out
+            sys.executable, "-m", "onvm_lab.pktio", "recv", "--iface", port.peer, "--out", self.out,
+            *(["--seqs"] if seqs else []),
         )
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
@@ -46,7 +48,7 @@ class Receiver:
             counts = self.counts()
         return counts
 
-    def stop(self) -> dict[str, int]:
+    def stop(self) -> dict[str, Any]:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)

@@ -52,19 +52,23 @@ def eth0_pci() -> str | None:
         (["--port", "net_af_packet0,iface=onvm-no-such-if"], "does not exist"),
         (["--port", "0000:ff:1f.7"], "unknown PCI device"),
         (["--port", "eth0"], "unknown port"),
-        (["--port", "net_nosuchdriver0"], "driver or device DPDK does not know"),
+        (["--port", "net_nosuchdriver0"], "no DPDK vdev driver 'net_nosuchdriver'"),
         (["--port", "net_af_packet0,iface=eth0"], "refusing interface 'eth0'"),
         (["--port", "net_af_packet0,iface=lo"], "refusing interface 'lo'"),
         (["--core", "9999"], "bad --core"),
+        (["--core", str(os.cpu_count() or 1)], "no such cpu on this machine"),
         (["--mbufs", "12"], "bad --mbufs"),
     ],
 )
+@pytest.mark.parametrize("check", [False, True], ids=["start", "check"])
 def test_manager_refuses_bad_input_and_leaves_nothing(
-    tag: str, hugepages: int, built: None, args: list[str], message: str
+    tag: str, hugepages: int, built: None, args: list[str], message: str, check: bool
 ) -> None:
+    """Started or only checked (--check, what the manager module asks
+    before it replaces a running manager), the same refusal."""
     host = "t" + tag
     before_net, before_pages = machine_net(), free_pages()
-    proc = run_mgr(host, *args)
+    proc = run_mgr(host, *args, *(["--check"] if check else []))
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert leftovers(host) == []

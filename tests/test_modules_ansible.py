@@ -221,6 +221,28 @@ def test_manager_module(host: str) -> None:
     assert r["failed"] and r["msg"] == "host: 'no/slashes' is not a valid name (1-31 of [A-Za-z0-9_.-])"
     assert manager_proc.status(host)["pid"] == pid  # neither check mode nor a refusal touched it
 
+    # a change the new manager would refuse: checked first (onvm-mgr --check), in check mode
+    # too, and the running manager is not stopped for it
+    for bad, says in (
+        ({"ports": ["net_null0", "virtio2"]}, "unknown port 'virtio2'"),
+        ({"ports": ["net_af_packet0,iface=eth0"]}, "refusing interface 'eth0'"),
+        ({"core": 64}, "--core 64: no such cpu"),
+        ({"mem_mb": 1 << 20}, "not enough hugepages"),
+    ):
+        for check in (True, False):
+            r = ansible("manager", {**mgr_args(host), **bad}, check=check)
+            assert r["failed"] and "the running manager (pid %d) was not touched" % pid in r["msg"], r
+            assert says in r["msg"], r["msg"]
+            assert manager_proc.status(host)["pid"] == pid
+    # one that passes the check and still does not start (a pool that does not fit its memory):
+    # the previous configuration is started again
+    r = ansible("manager", mgr_args(host, mem_mb=16, mbufs=1 << 20))
+    assert r["failed"] and "cannot create a pool" in r["msg"] and "rolled back" in r["msg"], r["msg"]
+    now = manager_proc.status(host)
+    assert now["answers"] and now["pid"] != pid and now["config"]["config"]["mem_mb"] == 64
+    r = ansible("manager", mgr_args(host))
+    assert r["changed"] is False and r["pid"] == now["pid"]
+
     assert ansible("manager", {"host": host, "state": "stopped"})["changed"]
     assert not manager_proc.status(host)["answers"] and leftovers(host) == []
     assert ansible("manager", {"host": host, "state": "stopped"})["changed"] is False

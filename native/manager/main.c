@@ -55,6 +55,11 @@ usage(FILE *f)
 		"  --stats-file PATH  stats area (default /dev/shm/onvm-NAME.stats)\n"
 		"  --huge-dir DIR     hugetlbfs mount to use (default: the system's)\n"
 		"  --pid-file PATH    write the pid there once ready\n"
+		"  --check            check everything that can be known before starting\n"
+		"                     (arguments, ports, core, hugepages) and exit: 0 when\n"
+		"                     this configuration would start, 2 with the reason if\n"
+		"                     not; a running manager of the same host is left alone\n"
+		"                     and its hugepages count as free\n"
 		"  --help             this text\n"
 		"\n"
 		"Control socket: <runtime-dir>/onvm-NAME/onvm.sock (JSON lines, mode 0600).\n");
@@ -95,6 +100,7 @@ parse_args(struct mgr *m, int argc, char **argv, int *extra)
 		{ "stats-file", required_argument, NULL, 's' },
 		{ "huge-dir", required_argument, NULL, 'g' },
 		{ "pid-file", required_argument, NULL, 'P' },
+		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -159,6 +165,9 @@ parse_args(struct mgr *m, int argc, char **argv, int *extra)
 			break;
 		case 'P':
 			snprintf(m->pid_file, sizeof(m->pid_file), "%s", optarg);
+			break;
+		case 'C':
+			m->check_only = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -246,11 +255,11 @@ socket_list(const struct mgr *m, char *buf, size_t len)
 /* Enough free hugepages for --mem?  Checked before the EAL so that the
  * message says what to do, and nothing is half-allocated. */
 static int
-check_hugepages(const struct mgr *m)
+check_hugepages(const struct mgr *m, long credit_mb)
 {
 	long free2m = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
 	long free1g = read_long("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages");
-	long have_mb = (free2m > 0 ? free2m * 2 : 0) + (free1g > 0 ? free1g * 1024 : 0);
+	long have_mb = (free2m > 0 ? free2m * 2 : 0) + (free1g > 0 ? free1g * 1024 : 0) + credit_mb;
 
 	long need_mb = (long)m->mem_mb * m->n_sockets;
 
@@ -261,6 +270,54 @@ check_hugepages(const struct mgr *m)
 		"2 MiB pages, only %ld MiB free (raise /proc/sys/vm/nr_hugepages, or lower --mem)\n",
 		m->mem_mb, m->n_sockets, need_mb / 2, have_mb);
 	return -1;
+}
+
+/* The data lcore must be a cpu this process may run on (an offline or
+ * absent cpu, or one outside our affinity, fails in the EAL otherwise). */
+static int
+check_core(const struct mgr *m)
+{
+	cpu_set_t set;
+	char usable[256] = "";
+	size_t used = 0;
+	int cpu;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 0;
+	if (m->lcore < CPU_SETSIZE && CPU_ISSET(m->lcore, &set))
+		return 0;
+	for (cpu = 0; cpu < CPU_SETSIZE && used < sizeof(usable) - 8; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			used += (size_t)snprintf(usable + used, sizeof(usable) - used, "%s%d",
+						 used ? "," : "", cpu);
+	fprintf(stderr, "onvm-mgr: --core %u: no such cpu on this machine (usable: %s)\n", m->lcore,
+		usable);
+	return -1;
+}
+
+/* MiB of hugepages held by a manager of this host (its hugepage files):
+ * a check for its replacement counts them as free. */
+static long
+held_hugepages_mb(const struct mgr *m)
+{
+	char prefix[64];
+	struct dirent *de;
+	long mb = 0;
+	DIR *d;
+
+	snprintf(prefix, sizeof(prefix), "onvm-%smap_", m->host);
+	d = opendir(m->huge_dir[0] != '\0' ? m->huge_dir : "/dev/hugepages");
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    fstatat(dirfd(d), de->d_name, &st, 0) == 0)
+			mb += (long)(st.st_size >> 20);
+	}
+	closedir(d);
+	return mb;
 }
 
 static int
@@ -470,7 +527,16 @@ main(int argc, char **argv)
 		}
 	}
 	find_sockets(&m);
-	if (check_not_running(&m) < 0 || check_hugepages(&m) < 0)
+	if (check_core(&m) < 0)
+		return EXIT_USAGE;
+	if (m.check_only) {
+		if (check_hugepages(&m, held_hugepages_mb(&m)) < 0)
+			return EXIT_USAGE;
+		printf("onvm-mgr: host %s: configuration ok (%u port(s), core %u, %u MiB)\n", m.host,
+		       m.n_ports, m.lcore, m.mem_mb);
+		return 0;
+	}
+	if (check_not_running(&m) < 0 || check_hugepages(&m, 0) < 0)
 		return EXIT_USAGE;
 
 	if (eal_start(&m, argc, argv, extra) < 0) {

@@ -68,6 +68,7 @@ struct mgr {
 	char stats_path[256];
 	char huge_dir[192];
 	char pid_file[256];
+	bool check_only;                      /* --check: validate and exit */
 	unsigned int lcore;
 	unsigned int mem_mb;
 	unsigned int n_mbufs;

@@ -8,6 +8,7 @@
  * interface (for af_packet/pcap/tap vdevs) that carries a route or an
  * address outside the lab ranges (198.18.0.0/15, link-local), is refused.
  */
+#define _GNU_SOURCE            /* memmem */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <ifaddrs.h>
@@ -17,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <rte_build_config.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
@@ -211,6 +217,79 @@ kv_get(const char *spec, const char *k, char *out, size_t outlen)
 	return false;
 }
 
+/* Does the PMD shared object at `path` name the driver (its embedded
+ * PMD_INFO_STRING, which dpdk-pmdinfo reads too)? */
+static bool
+pmd_file_names(const char *path, const char *needle)
+{
+	struct stat st;
+	bool found = false;
+	void *map;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map != MAP_FAILED) {
+			found = memmem(map, (size_t)st.st_size, needle, strlen(needle)) != NULL;
+			munmap(map, (size_t)st.st_size);
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* 1: this binary has a vdev driver `drv` (net_af_packet, net_memif, ...);
+ * 0: it has none by that name; -1: cannot tell.  A static build carries
+ * its drivers' PMD_INFO_STRINGs itself; a shared one loads them from the
+ * PMD directory. */
+static int
+vdev_driver_known(const char *drv)
+{
+	char needle[96], path[PATH_MAX];
+	const char *dir = RTE_EAL_PMD_PATH;
+	struct dirent *de;
+	int known = 0;
+	DIR *d;
+
+	snprintf(needle, sizeof(needle), "PMD_INFO_STRING= {\"name\": \"%s\"", drv);
+	if (pmd_file_names("/proc/self/exe", needle))
+		return 1;
+	if (pmd_file_names("/proc/self/exe", "PMD_INFO_STRING= {\"name\": \"net_"))
+		return 0;
+	if (dir[0] == '\0' || (d = opendir(dir)) == NULL)
+		return -1;
+	while (known == 0 && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "librte_net_", 11) != 0 || de->d_type == DT_LNK)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (pmd_file_names(path, needle))
+			known = 1;
+	}
+	closedir(d);
+	return known;
+}
+
+/* The driver of a vdev is its device name without the instance number
+ * (net_af_packet0 -> net_af_packet). */
+static int
+check_vdev_driver(const struct mgr_port *p, char *err, size_t errlen)
+{
+	char drv[sizeof(p->devname)];
+	size_t n = strlen(p->devname);
+
+	memcpy(drv, p->devname, n + 1);
+	while (n > 4 && drv[n - 1] >= '0' && drv[n - 1] <= '9')
+		drv[--n] = '\0';
+	if (vdev_driver_known(drv) != 0)
+		return 0;
+	snprintf(err, errlen, "unknown port '%s': this onvm-mgr has no DPDK vdev driver '%s'",
+		 p->spec, drv);
+	return -1;
+}
+
 int
 ports_check_spec(struct mgr_port *p, char *err, size_t errlen)
 {
@@ -238,6 +317,8 @@ ports_check_spec(struct mgr_port *p, char *err, size_t errlen)
 	}
 	memcpy(p->devname, p->spec, n);
 	p->devname[n] = '\0';
+	if (check_vdev_driver(p, err, errlen) < 0)
+		return -1;
 	for (i = 0; i < RTE_DIM(iface_keys); i++) {
 		if (!kv_get(p->spec, iface_keys[i], iface, sizeof(iface)))
 			continue;

@@ -48,12 +48,15 @@ usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s --host HOST [--service NAME] [--core CPU] [--shared-core]\n"
-		"          [--runtime-dir DIR] [-- NF options]\n"
+		"          [--runtime-dir DIR] [--check] [-- NF options]\n"
 		"  --host HOST      the host whose onvm-mgr to attach to (file prefix onvm-HOST)\n"
 		"  --service NAME   service to register as\n"
 		"  --core CPU       pin the packet loop to this cpu\n"
 		"  --shared-core    sleep as soon as idle (many NFs on one core)\n"
-		"  --runtime-dir D  DPDK runtime directory (default " ONVM_DEFAULT_RUNTIME_DIR ")\n",
+		"  --runtime-dir D  DPDK runtime directory (default " ONVM_DEFAULT_RUNTIME_DIR ")\n"
+		"  --check          only check the NF options (and the files they name) and\n"
+		"                   exit: 0 if it would start with them, 2 with the reason\n"
+		"                   if not; no manager is needed, nothing is attached\n",
 		prog);
 }
 
@@ -130,6 +133,7 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 		{ "core", required_argument, NULL, 'c' },
 		{ "shared-core", no_argument, NULL, 'S' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,6 +170,9 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 		case 'r':
 			runtime_dir = optarg;
 			break;
+		case 'C':
+			nf->check_only = true;
+			break;
 		case 'h':
 			usage(argv[0]);
 			exit(0);
@@ -175,6 +182,8 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 		}
 	}
 	nf_args = optind;
+	if (nf->check_only)
+		goto hand_over;
 	if (nf->host[0] == '\0' || !onvm_name_ok(nf->host)) {
 		fprintf(stderr, "onvm: --host is required: a name of 1-31 [A-Za-z0-9_.-]\n");
 		goto fail;
@@ -222,6 +231,7 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 	the_nf = nf;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+hand_over:
 	*out = nf;
 	/* Hand the NF its own options, program name first, getopt reset. */
 	argv[nf_args - 1] = argv[0];
@@ -254,6 +264,8 @@ onvm_nf_service_id(const struct onvm_nf *nf, const char *name)
 {
 	int i;
 
+	if (nf->check_only)
+		return 0;   /* names are the manager's: resolved when it runs */
 	for (i = 0; i < ONVM_MAX_SERVICES; i++)
 		if (strncmp(nf->dp.sh->svc[i].name, name, ONVM_NAME_LEN) == 0 &&
 		    nf->dp.sh->svc[i].name[0] != '\0')
@@ -265,10 +277,12 @@ int
 onvm_nf_chain_id(const struct onvm_nf *nf, const char *name)
 {
 	const struct onvm_shared *sh = nf->dp.sh;
-	const struct onvm_chain_table *t = &sh->tables[__atomic_load_n(&sh->table_active,
-								      __ATOMIC_ACQUIRE)];
+	const struct onvm_chain_table *t;
 	uint32_t i;
 
+	if (nf->check_only)
+		return 0;
+	t = &sh->tables[__atomic_load_n(&sh->table_active, __ATOMIC_ACQUIRE)];
 	for (i = 0; i < t->n; i++)
 		if (strncmp(sh->chains[t->slot[i]].name, name, ONVM_NAME_LEN) == 0)
 			return t->slot[i];
@@ -283,6 +297,8 @@ onvm_nf_port_id(const struct onvm_nf *nf, const char *name)
 	long v;
 	uint32_t i;
 
+	if (nf->check_only)
+		return 0;
 	if (strncmp(name, "port", 4) == 0)
 		name += 4;
 	v = strtol(name, &end, 10);
@@ -546,6 +562,11 @@ onvm_nf_run(struct onvm_nf *nf, onvm_nf_handler_t handler, void *arg)
 	struct loop_args la = { .nf = nf, .handler = handler, .arg = arg };
 	pthread_t t;
 
+	if (nf->check_only) {
+		printf("%s: options ok\n", nf->service);
+		fflush(stdout);
+		return 0;
+	}
 	if (do_register(nf) < 0)
 		return 1;
 	if (pthread_create(&t, NULL, packet_loop, &la) != 0) {
@@ -580,6 +601,7 @@ onvm_nf_fini(struct onvm_nf *nf)
 	if (nf->ctl_fd >= 0)
 		close(nf->ctl_fd);
 	the_nf = NULL;
-	rte_eal_cleanup();
+	if (!nf->check_only)
+		rte_eal_cleanup();
 	free(nf);
 }

@@ -47,6 +47,7 @@ struct onvm_nf {
 	char host[ONVM_NAME_LEN];
 	char service[ONVM_NAME_LEN];
 	int ctl_fd;                 /* registration connection; closes on exit */
+	bool check_only;            /* --check: options parsed, nothing attached */
 	/* Wake-ups owed by onvm_nf_send(), paid by the packet loop once a
 	 * batch is out or it runs dry (see onvm_dp_to_inst). */
 	uint64_t wake;              /* instances to wake */

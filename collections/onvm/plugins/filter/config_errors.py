@@ -9,7 +9,9 @@ from typing import Any
 from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     config_errors,
     fabric_ports,
+    host_chain_errors,
     host_chains,
+    nf_file_check,
     nf_files,
     remotes,
     scaler_config,
@@ -54,7 +56,9 @@ class FilterModule:
         return {
             "config_errors": config_errors,
             "fabric_ports": fabric_ports,
+            "host_chain_errors": host_chain_errors,
             "host_chains": host_chains,
+            "nf_file_check": nf_file_check,
             "nf_files": nf_files,
             "remotes": remotes,
             "scaler_config": scaler_config,

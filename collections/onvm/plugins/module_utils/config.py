@@ -9,9 +9,12 @@ message names the bad key.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any
 
-from .chains import MATCH_KEYS
+from .chains import MATCH_KEYS, ChainSpecError, normalise
+from .chains import check as chain_check
+from .nf_container import ServiceConf, check_argv
 from .onvm_ctl import name_ok
 
 MAX_INSTANCES = 64
@@ -152,6 +155,24 @@ def host_chains(chains: dict[str, Any] | None, host: str) -> dict[str, Any]:
     return out
 
 
+def host_chain_errors(chains: dict[str, Any] | None, host: str, n_ports: int) -> list[str]:
+    """Why ``host``'s manager would refuse one of its chains for the ports it
+    has (``n_ports``: lab, fabric and onvm_ports), [] if none: the chain
+    module's own check, run before any host is touched.  Services are
+    checked for the whole cluster by ``config_errors``."""
+    errors = []
+    for name, spec in host_chains(chains, host).items():
+        try:
+            want = normalise(name, spec)
+        except ChainSpecError as e:
+            errors.append(str(e))
+            continue
+        problem = chain_check(name, want, set(want["services"]), n_ports)
+        if problem:
+            errors.append("%s: %s" % (host, problem))
+    return errors
+
+
 def config_errors(services: Any, chains: Any) -> list[str]:
     """Everything wrong with onvm_services / onvm_chains, [] if nothing."""
     if not isinstance(services, dict):
@@ -172,6 +193,24 @@ def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     """A service's files as its instances mount them: where roles/onvm_nfs
     puts each one on ``host`` -> its path inside the NF."""
     return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
+
+
+def nf_file_check(name: str, services: dict[str, Any] | None, host: str) -> str:
+    """The command (for ``ansible.builtin.copy``'s ``validate``, ``%s`` the
+    new file) that asks the first service mounting the file ``name`` under
+    onvm_files_dir whether it would start with it (nf_container.check_argv);
+    "" if no service mounts it."""
+    for service, svc in sorted((services or {}).items()):
+        for src, dst in (svc.get("files") or {}).items():
+            if src != name:
+                continue
+            conf = ServiceConf(
+                image=svc["image"],
+                args=[str(a) for a in svc.get("args", [])],
+                files=nf_files(svc.get("files"), host),
+            )
+            return shlex.join(check_argv(host, service, conf, {dst: "%s"}))
+    return ""
 
 
 def scale_floor(svc: dict[str, Any]) -> int:

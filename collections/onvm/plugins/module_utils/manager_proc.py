@@ -128,6 +128,31 @@ def _answers(host: str, runtime_dir: str) -> bool:
         return False
 
 
+def validate(cfg: ManagerConfig, timeout: float = 30.0) -> str | None:
+    """Why ``cfg`` would not start, or None: ``onvm-mgr --check`` parses
+    and resolves everything (ports, core, hugepages -- those a running
+    manager of the host holds count as free) and touches nothing."""
+    argv = cfg.argv()
+    try:
+        proc = subprocess.run(
+            [argv[0], "--check", *argv[1:]], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s --check: %s" % (argv[0], e)
+    if proc.returncode == 0 or "unrecognized option '--check'" in proc.stderr:
+        return None  # (a binary older than --check: nothing to ask it)
+    return (proc.stderr or proc.stdout).strip() or "%s --check exited %d" % (argv[0], proc.returncode)
+
+
+def recorded_config(host: str, state_dir: str = STATE_DIR) -> ManagerConfig | None:
+    """The configuration the host's detached manager was last started with."""
+    rec = daemon(None, host, state_dir).recorded()
+    try:
+        return ManagerConfig(**rec["config"]) if rec else None
+    except (KeyError, TypeError):
+        return None
+
+
 def start(
     cfg: ManagerConfig, timeout: float = 60.0, state_dir: str = STATE_DIR, log_dir: str = LOG_DIR
 ) -> int:

@@ -16,6 +16,7 @@ so containers that were each pid 1 would collide there.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -116,6 +117,35 @@ def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
         runtime_dir=conf.runtime_dir,
         huge_dir=conf.huge_dir,
     )
+
+
+def check_argv(host: str, service: str, conf: ServiceConf, source: dict[str, str] | None = None) -> list[str]:
+    """The docker command that asks the NF image whether an instance would
+    start with these options: ``--check`` parses them and reads the files
+    they name, attaches to nothing and exits (0: it would).  ``source``:
+    path inside -> host file, to check instead of what ``conf`` mounts there
+    (a file not yet in place: the copy task's ``validate``)."""
+    spec = spec_for(host, service, conf, 0)
+    mounts = {dst: src for src, dst in spec.files.items()}
+    mounts.update(source or {})
+    argv = ["docker", "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--read-only"]
+    argv += ["--security-opt", "no-new-privileges"]
+    for dst, src in sorted(mounts.items()):
+        argv += ["-v", "%s:%s:ro" % (src, dst)]
+    return [*argv, spec.image, "--check", *spec.command()]
+
+
+def check_options(argv: list[str], timeout: float = 60.0) -> str | None:
+    """Run ``check_argv``'s command: None if the NF accepts its options,
+    else what it said."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "%s: %s" % (" ".join(argv[:2]), e)
+    out = (proc.stderr + proc.stdout).strip()
+    if proc.returncode == 0 or "unrecognized option '--check'" in out:
+        return None  # (an image older than --check: nothing to ask it)
+    return out or "exited %d" % proc.returncode
 
 
 def pidns_name(host: str) -> str:

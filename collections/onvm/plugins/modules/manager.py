@@ -18,6 +18,16 @@ description:
     a changed configuration restarts it.
   - The manager itself refuses ports that are the machine's own (an interface that is up or routed, such as
     eth0, or its PCI device); the module reports its message.
+  - A running manager is never stopped for a configuration that would not start. Before replacing it (and in
+    check mode) the module runs C(onvm-mgr --check) with the new configuration, which checks the arguments,
+    that every port exists, is not the machine's own and has a driver, that the core exists, and that enough
+    hugepages are free (counting those the running manager holds); on a refusal the module fails and the
+    running manager, its NFs and chains are untouched.
+  - If a new manager still fails to start, the previous configuration is started again and the module fails
+    with both the reason and "rolled back"; the host's NFs and chains come back with the next run of the
+    roles that deploy them.
+  - Any change of the manager's configuration restarts it; the host's NFs stop with it and traffic stops until
+    they are started again.
 options:
   host:
     description: Name of the onvm host (1-31 characters of C([A-Za-z0-9_.-])); names the DPDK file prefix,
@@ -121,11 +131,13 @@ from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     ManagerConfig,
     ManagerError,
     install_unit,
+    recorded_config,
     start,
     status,
     stop,
     systemctl,
     systemd_is_init,
+    validate,
 )
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
 
@@ -185,20 +197,53 @@ def main() -> None:
         pid=now["pid"],
         diff=dict(before=before, after=after if changed else before),
     )
+    unchanged = {k: v for k, v in result.items() if k not in ("changed", "diff")}
+    # A running manager is never stopped for a configuration that would not
+    # start: the new one is checked first (in check mode too).
+    if changed and now["running"] and p["state"] != "stopped":
+        why = validate(cfg)
+        if why is not None:
+            module.fail_json(
+                msg="refused: the new configuration would not start, the running manager (pid %s) "
+                "was not touched: %s" % (now["pid"], why),
+                **unchanged,
+            )
     if module.check_mode:
         module.exit_json(**result)
     try:
         if use_systemd:
             result["changed"] = _systemd(cfg, p["state"], now["running"]) or changed
         elif changed:
-            if now["answers"]:
-                stop(cfg.host, cfg.runtime_dir)
-            if p["state"] != "stopped":
-                start(cfg, timeout=p["timeout"])
+            _replace(cfg, p["state"], now["answers"], p["timeout"])
     except (ManagerError, OSError) as e:
-        module.fail_json(msg=str(e), **{k: v for k, v in result.items() if k != "changed"})
+        module.fail_json(msg=str(e), **unchanged)
     result["pid"] = status(cfg.host, cfg.runtime_dir)["pid"]
     module.exit_json(**result)
+
+
+def _replace(cfg: ManagerConfig, state: str, running: bool, timeout: int) -> None:
+    """Stop what runs and start ``cfg``; if the new manager still does not
+    start, start the previous configuration again and say so."""
+    previous = recorded_config(cfg.host) if running else None
+    if running:
+        stop(cfg.host, cfg.runtime_dir)
+    if state == "stopped":
+        return
+    try:
+        start(cfg, timeout=timeout)
+    except ManagerError as e:
+        if previous is None:
+            raise
+        try:
+            pid = start(previous, timeout=timeout)
+        except ManagerError as again:
+            raise ManagerError(
+                "%s; rolling back to the previous configuration failed too: %s" % (e, again)
+            ) from again
+        raise ManagerError(
+            "%s; rolled back: the previous configuration runs again (pid %d); its NFs and chains come "
+            "back with the next deploy run" % (e, pid)
+        ) from e
 
 
 def _systemd(cfg: ManagerConfig, state: str, running: bool) -> bool:

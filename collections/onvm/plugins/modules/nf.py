@@ -21,7 +21,11 @@ description:
     new ones (no packet lost, and every packet that arrives after the module returns meets the new
     configuration, e.g. a firewall's new rules) and stopped. A replacement that does not come up fails the
     task with the old instances still serving.
-  - Uses the Docker SDK for Python (the C(docker) package), not the docker CLI.
+  - Before any instance is started (and in check mode), the image is asked whether it accepts the options
+    and the files they name (C(docker run --rm IMAGE --check ...), which parses them, e.g. a firewall's rules
+    file, attaches to nothing and exits). A refusal fails the task before anything is started or stopped.
+  - Uses the Docker SDK for Python (the C(docker) package) to run instances, and the docker CLI for the
+    option check.
 options:
   host:
     description: The onvm host whose manager the instances attach to.
@@ -227,6 +231,16 @@ def main() -> None:
     )
     if plan.stale:  # what runs another configuration: replaced
         result["diff"]["before"]["old_configuration"] = plan.stale
+    if plan.start:
+        # the NF checks its options (and the files they name) first, in check
+        # mode too: nothing is started or stopped for options it refuses
+        why = nc.check_options(nc.check_argv(p["host"], p["service"], conf))
+        if why is not None:
+            module.fail_json(
+                msg="refused: %s would not start with these options, nothing was changed: %s"
+                % (p["service"], why),
+                **{k: v for k, v in result.items() if k not in ("changed", "diff")},
+            )
     if module.check_mode:
         module.exit_json(**result)
     running = {e["container"]: e for e in _running(client, p)}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils.config import config_errors
+from ansible_collections.onvm.nfv.plugins.module_utils.config import (
+    config_errors,
+    host_chain_errors,
+    nf_file_check,
+)
 
 GOOD: dict[str, Any] = {
     "firewall": {
@@ -66,3 +71,29 @@ def test_each_problem_names_its_key() -> None:
 def test_wrong_top_level_types() -> None:
     assert config_errors([], {}) == ["onvm_services: must be a mapping of service name to its settings"]
     assert config_errors({}, ["web"]) == ["onvm_chains: must be a mapping of chain name to its settings"]
+
+
+def test_chains_are_checked_against_each_hosts_ports() -> None:
+    assert host_chain_errors(CHAINS, "h1", 2) == []
+    assert host_chain_errors(CHAINS, "h1", 1) == [
+        "h1: chain web: egress: no port port1 on this host (it has 1)"
+    ]
+    seven = {"web": {**CHAINS["web"], "egress": "port7"}}
+    assert host_chain_errors(seven, "h1", 2) == [
+        "h1: chain web: egress: no port port7 on this host (it has 2)"
+    ]
+    far_in = {"web": {**CHAINS["web"], "match": {"in_port": 3}}}
+    assert host_chain_errors(far_in, "h1", 2) == [
+        "h1: chain web: match.in_port: no port 3 on this host (it has 2)"
+    ]
+
+
+def test_a_files_check_asks_the_first_service_that_mounts_it() -> None:
+    cmd = shlex.split(nf_file_check("fw.rules", GOOD, "h1"))
+    assert cmd[:3] == ["docker", "run", "--rm"] and "--network" in cmd and "none" in cmd
+    # the new file (%s: the copy task's temporary file) where the NF reads it
+    assert cmd[cmd.index("-v") + 1] == "%s:/etc/onvm/fw.rules:ro"
+    image = cmd.index("onvm/firewall:0.1.0")
+    assert cmd[image + 1 :] == ["--check", "--host", "h1", "--service", "firewall", "--runtime-dir",
+                                "/var/run/dpdk", "--", "-r", "/x"]  # fmt: skip
+    assert nf_file_check("other.rules", GOOD, "h1") == ""
