@@ -131,7 +131,13 @@ def apply(d: Deployment, name: str, edit: Edit, probe: int | None, shows: str | 
     edit(vars_now, d)
     d.write_vars(vars_now)
     ingress = VethPort.of(d.name, 0)
-    egress_ports = [VethPort.of(d.name, i) for i in range(1, int(vars_now["onvm_lab_ports"]))]
+    # counted on every lab port but the ingress that exists now (a port the play adds has no
+    # namespace yet; the chain sends nothing there before a later change moves its egress)
+    egress_ports = [
+        VethPort.of(d.name, i)
+        for i in range(1, int(vars_now["onvm_lab_ports"]))
+        if os.path.exists("/run/netns/onvm-%s-n%d" % (d.name, i))
+    ]
     receivers = [traffic.Receiver(p, seqs=True) for p in egress_ports]
     try:
         t_steady = time.monotonic()

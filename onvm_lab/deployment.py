@@ -86,8 +86,12 @@ class Deployment:
         """Edit the inventory's group_vars, as an operator does."""
         (self.inventory / "group_vars" / "onvm" / "main.yml").write_text(yaml.safe_dump(group_vars))
 
-    def run(self, playbook: str, change: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
-        args = [os.path.join(VENV_BIN, "ansible-playbook"), playbook, "-i", str(self.inventory)]
+    def run(
+        self, playbook: str, change: dict[str, Any] | None = None, options: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """``ansible-playbook PLAYBOOK`` on this inventory (``change``: extra
+        vars; ``options``: e.g. ``--check``, ``--diff``)."""
+        args = [os.path.join(VENV_BIN, "ansible-playbook"), playbook, "-i", str(self.inventory), *options]
         if change:
             extra = self.where / "change.yml"
             extra.write_text(yaml.safe_dump(change))

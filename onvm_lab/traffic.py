@@ -22,7 +22,14 @@ class Receiver:
         os.close(fd)
         os.unlink(self.out)
         cmd = port.ns.exec_args(
-            sys.executable, "-m", "onvm_lab.pktio", "recv", "--iface", port.peer, "--out", self.out,
+            sys.executable,
+            "-m",
+            "onvm_lab.pktio",
+            "recv",
+            "--iface",
+            port.peer,
+            "--out",
+            self.out,
             *(["--seqs"] if seqs else []),
         )
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)

@@ -108,6 +108,20 @@ def test_bad_changes_to_a_running_deployment_are_refused_with_nothing_touched(
         assert ("PLAY [Deploy onvm]" in proc.stdout) is not first_play, what
         assert d.state(docker_client) == before, what
         assert (counts["received"], counts["dups"]) == (4000, 0), "%s: frames lost %s" % (what, counts)
+    # a good change (a deny rule added) is foreseen by --check --diff, with nothing changed
+    before = d.state(docker_client)
+    rules = Path(d.good["onvm_files_dir"]) / "fw.rules"
+    as_deployed = rules.read_text()
+    rules.write_text(as_deployed + "deny proto udp dport 3900-3999\n")
+    try:
+        check = d.run("deploy.yml", options=("--check", "--diff"))
+    finally:
+        rules.write_text(as_deployed)
+    assert check.returncode == 0, check.stdout[-3000:]
+    firewall = "onvm-%s-firewall-0" % d.name
+    assert "old_configuration" in check.stdout and firewall in check.stdout, check.stdout[-3000:]
+    assert "+deny proto udp dport 3900-3999" in check.stdout  # the file's diff
+    assert d.state(docker_client) == before
     # nothing of it stayed behind: the unchanged deployment re-runs with no change
     again = d.run("deploy.yml")
     assert again.returncode == 0, again.stdout[-3000:]

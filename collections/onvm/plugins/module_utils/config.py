@@ -14,7 +14,7 @@ from typing import Any
 
 from .chains import MATCH_KEYS, ChainSpecError, normalise
 from .chains import check as chain_check
-from .nf_container import ServiceConf, check_argv
+from .nf_container import ServiceConf, check_argv, file_digest
 from .onvm_ctl import name_ok
 
 MAX_INSTANCES = 64
@@ -193,6 +193,16 @@ def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     """A service's files as its instances mount them: where roles/onvm_nfs
     puts each one on ``host`` -> its path inside the NF."""
     return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
+
+
+def nf_file_digests(files: dict[str, str] | None, host: str, files_dir: str) -> dict[str, str]:
+    """SHA-256 of a service's files as the play will put them on ``host``
+    (read from ``files_dir`` on the control node), by their host path: what
+    the ``nf`` module's check mode compares with what the instances run."""
+    return {
+        "/etc/onvm/%s/%s" % (host, os.path.basename(src)): file_digest(os.path.join(files_dir, src))
+        for src in (files or {})
+    }
 
 
 def nf_file_check(name: str, services: dict[str, Any] | None, host: str) -> str:

@@ -53,6 +53,9 @@ class NFSpec:
     runtime_dir: str = DEFAULT_RUNTIME_DIR
     huge_dir: str = "/dev/hugepages"
     labels: dict[str, str] = field(default_factory=dict)
+    # host path -> SHA-256 the file will have, where known beforehand (check
+    # mode: the play has not written a changed file yet); others are read
+    file_digests: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Identity of the configuration, whatever the container's name and
@@ -63,7 +66,10 @@ class NFSpec:
         conf = asdict(self)
         conf.pop("name")
         conf.pop("labels")
-        conf["file_content"] = {src: file_digest(src) for src in sorted(self.files)}
+        conf.pop("file_digests")
+        conf["file_content"] = {
+            src: self.file_digests.get(src) or file_digest(src) for src in sorted(self.files)
+        }
         return fingerprint(conf)
 
     def command(self) -> list[str]:
@@ -101,6 +107,7 @@ class ServiceConf:
     shared_core: bool = False
     runtime_dir: str = DEFAULT_RUNTIME_DIR
     huge_dir: str = "/dev/hugepages"
+    file_digests: dict[str, str] = field(default_factory=dict)  # see NFSpec
 
 
 def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
@@ -116,6 +123,7 @@ def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
         files=dict(conf.files),
         runtime_dir=conf.runtime_dir,
         huge_dir=conf.huge_dir,
+        file_digests=dict(conf.file_digests),
     )
 
 

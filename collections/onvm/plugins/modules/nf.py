@@ -64,6 +64,14 @@ options:
     description: Files to mount read-only in each instance, host path to path inside.
     type: dict
     default: {}
+  file_digests:
+    description:
+      - SHA-256 (hex) of files under O(files) as they will be, by host path, where the caller knows it
+        beforehand; the others are read on the host.
+      - roles/onvm_nfs passes those of the files the play copies, so that in check mode (C(deploy.yml --check
+        --diff)), where a changed file is not written yet, the instances it will replace are foreseen.
+    type: dict
+    default: {}
   cores:
     description: CPUs for the instances' packet loops; instance n gets C(cores[n % len(cores)]).
       Unpinned if empty.
@@ -163,6 +171,7 @@ def main() -> None:
             drain_bound=dict(type="float", default=5.0),
             args=dict(type="list", elements="str", default=[]),
             files=dict(type="dict", default={}),
+            file_digests=dict(type="dict", default={}),
             cores=dict(type="list", elements="int", default=[]),
             shared_core=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -205,6 +214,7 @@ def main() -> None:
         image=p["image"],
         args=p["args"],
         files=p["files"],
+        file_digests=p["file_digests"],
         cores=p["cores"],
         shared_core=p["shared_core"],
         runtime_dir=p["runtime_dir"],

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from hashlib import sha256
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import (
     NFSpec,
+    ServiceConf,
     instance_name,
     plan,
     run_kwargs,
+    spec_for,
 )
 
 
@@ -97,3 +102,23 @@ def test_containers_are_hardened_and_share_the_hosts_pid_namespace() -> None:
         ).fingerprint()
     )
     assert kw["command"][:2] == ["--host", "lab1"] and "--core" in kw["command"]
+
+
+def test_a_files_digest_given_beforehand_is_the_configuration_it_will_be(tmp_path: Path) -> None:
+    """check mode: the play has not written the new rules yet; the digest the
+    role passes makes the fingerprint what it will be once written."""
+    rules = tmp_path / "fw.rules"
+    rules.write_text("default allow\n")
+    conf = ServiceConf(image="onvm/firewall:0.1.0", files={str(rules): "/etc/onvm/fw.rules"})
+    now = spec_for("h", "firewall", conf, 0).fingerprint()
+    new = "default deny\n"
+    foreseen = ServiceConf(**{**vars(conf), "file_digests": {str(rules): sha256(new.encode()).hexdigest()}})
+    ahead = spec_for("h", "firewall", foreseen, 0).fingerprint()
+    assert ahead != now
+    rules.write_text(new)
+    assert spec_for("h", "firewall", conf, 0).fingerprint() == ahead == nf_file_digest_fp(foreseen)
+
+
+def nf_file_digest_fp(conf: ServiceConf) -> str:
+    """(the digest of what is on disk now agrees with the one given)"""
+    return spec_for("h", "firewall", ServiceConf(**{**vars(conf), "file_digests": {}}), 0).fingerprint()
