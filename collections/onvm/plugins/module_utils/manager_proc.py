@@ -177,7 +177,7 @@ def stop(
     except CtlError:
         pass
     d = daemon(None, host, state_dir)
-    return d.stop(pid if pid is not None else d.pid(), timeout) or pid is not None
+    return d.stop(pid if pid is not None else d.pid(), timeout, asked=pid is not None) or pid is not None
 
 
 def unit_name(host: str) -> str:

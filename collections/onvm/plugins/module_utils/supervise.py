@@ -107,10 +107,11 @@ class Daemon:
             json.dump({"fingerprint": fingerprint(self.config), "config": self.config, "pid": proc.pid}, f)
         return proc.pid
 
-    def stop(self, pid: int | None = None, timeout: float = 30.0) -> bool:
-        """Stop ``pid`` (default: the recorded one): wait for it to exit (a
-        graceful request may already be on its way), SIGTERM at half the
-        timeout, SIGKILL at the end.  False if nothing ran."""
+    def stop(self, pid: int | None = None, timeout: float = 30.0, asked: bool = False) -> bool:
+        """Stop ``pid`` (default: the recorded one): SIGTERM, SIGKILL at the
+        end of ``timeout``.  ``asked``: a graceful request is already on its
+        way (the manager's shutdown): it is given half the timeout before
+        SIGTERM.  False if nothing ran."""
         pid = pid if pid is not None else self.pid()
         was = pid is not None and _alive(pid)
         if pid is not None and was:
@@ -121,7 +122,7 @@ class Daemon:
                 if now > deadline:
                     os.kill(pid, signal.SIGKILL)
                     break
-                if not termed and now > deadline - timeout / 2:
+                if not termed and (not asked or now > deadline - timeout / 2):
                     os.kill(pid, signal.SIGTERM)
                     termed = True
                 time.sleep(0.05)
