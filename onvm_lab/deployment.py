@@ -16,6 +16,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import status
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
+from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon
 
 from .manager import REPO
 from .single_host import VERSION
@@ -126,6 +127,8 @@ class Deployment:
             "chains": chains,
             "hugepages": pages,
             "rules": Path("/etc/onvm/%s/fw.rules" % self.name).read_text(),
+            "scaler_pid": Daemon("onvm-scaler-%s" % self.name, ["onvm-scaler"]).pid(),
+            "scaler_config": Path("/etc/onvm/%s/scaler.json" % self.name).read_text(),
         }
 
     def remove(self) -> None:
