@@ -3,8 +3,9 @@
 
 A chain in -> slow -> out, slow taking at most CAP packets a second an
 instance; onvm-scaler watching.  Measured in one run:
-  - reaction time: from the start of an overload (1.5x CAP) to the first
-    packet processed by the new instance (the Kubernetes HPA loop alone is
+  - reaction time: from the first frame of an overload (1.5x CAP) at the
+    ingress port to the first packet processed by the new instance, read
+    from the managers' stats (class Reaction); also from the sender's launch (the Kubernetes HPA loop alone is
     15 s, before a pod starts);
   - delivered packets/s with one instance and with two, against the offered load;
   - packets lost while the extra instance is drained and stopped under load;
@@ -58,8 +59,66 @@ CAP = 2000
 FLOWS = "1000-60000"
 
 
-def running(mgr: ManagerProcess) -> list[dict[str, Any]]:
-    return [n for n in mgr.call("nf_list")["nfs"] if n["service"] == "slow" and n["state"] == "running"]
+def key(nf: dict[str, Any]) -> tuple[int, int]:
+    return int(nf["instance"]), int(nf["pid"])
+
+
+class Reaction:
+    """The reaction to an overload, two ways.  ``from_launch``: from starting
+    the sender process to seeing the new instance's first packet (includes
+    the Python sender's start-up, ~0.05 s, and the polling).
+    ``from_first_frame``: from the stats update that first counted a frame
+    of the overload at the ingress port to the stats update that first
+    showed a packet processed by the new instance, both stamped by the
+    managers themselves (CLOCK_REALTIME, one update every 0.1 s).  Both
+    ends are seen through the same 0.1 s sampling, so the figure is off by
+    at most one period either way (the bounds -- the update before each --
+    are kept too: ``reaction_bounds_s``)."""
+
+    def __init__(
+        self, ingress: StatsReader, port: int, target: StatsReader, first: set[tuple[int, int]]
+    ) -> None:
+        self.ingress, self.port, self.target, self.first = ingress, port, target, first
+        self.launch = time.monotonic()
+        snap = ingress.snapshot()
+        self.base_rx = snap["ports"][port]["rx"]
+        self.unmoved_ns = snap["updated_ns"]
+        self.onset_ns: int | None = None
+        self.before_onset_ns = 0
+        self.from_launch: float | None = None
+        self.from_first_frame: float | None = None
+        self.bounds: tuple[float, float] | None = None
+        self.seen_ns = self.last_ns = target.snapshot()["updated_ns"]
+
+    def poll(self) -> bool:
+        """One look; True once the new instance has processed a packet."""
+        if self.onset_ns is None:
+            snap = self.ingress.snapshot()
+            if snap["ports"][self.port]["rx"] > self.base_rx:
+                self.onset_ns, self.before_onset_ns = snap["updated_ns"], self.unmoved_ns
+            else:
+                self.unmoved_ns = snap["updated_ns"]
+        snap = self.target.snapshot()
+        if snap["updated_ns"] != self.seen_ns:
+            self.last_ns, self.seen_ns = self.seen_ns, snap["updated_ns"]
+        # by (instance, pid): a drained instance's id is given to the next one
+        fresh = [n for n in snap["nfs"] if n["service"] == "slow" and key(n) not in self.first]
+        if not any(n["processed"] > 0 and not n["remote"] for n in fresh) or self.onset_ns is None:
+            return False
+        self.from_launch = round(time.monotonic() - self.launch, 3)
+        self.from_first_frame = round((snap["updated_ns"] - self.onset_ns) / 1e9, 3)
+        self.bounds = (
+            round(max(0, self.last_ns - self.onset_ns) / 1e9, 3),
+            round((snap["updated_ns"] - self.before_onset_ns) / 1e9, 3),
+        )
+        return True
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "reaction_s": self.from_first_frame,
+            "reaction_bounds_s": self.bounds,
+            "reaction_from_sender_launch_s": self.from_launch,
+        }
 
 
 def one_round(tag: str, client: Any) -> dict[str, Any]:
@@ -120,25 +179,21 @@ def one_round(tag: str, client: Any) -> dict[str, Any]:
                     stderr=subprocess.DEVNULL,
                 )
                 time.sleep(1.0)  # the agent is up and has a baseline
-                first = {n["instance"] for n in running(mgr)}
-                sender = traffic.send(
-                    ports[0], 6 * 3000, dports=FLOWS, rate=3000, first=seq, wait=False, flow_len=10
-                )
-                seq += 6 * 3000
-                onset = time.monotonic()
-                reaction = None
-                while time.monotonic() - onset < 10:
-                    new = [n for n in running(mgr) if n["instance"] not in first and n["processed"] > 0]
-                    if new:
-                        reaction = time.monotonic() - onset
-                        break
-                    time.sleep(0.01)
+                with StatsReader(default_path(host)) as st:
+                    first = {key(n) for n in st.snapshot()["nfs"] if n["service"] == "slow"}
+                    reaction = Reaction(st, 0, st, first)
+                    sender = traffic.send(
+                        ports[0], 6 * 3000, dports=FLOWS, rate=3000, first=seq, wait=False, flow_len=10
+                    )
+                    seq += 6 * 3000
+                    while time.monotonic() - reaction.launch < 10 and not reaction.poll():
+                        time.sleep(0.01)
                 sender.wait(120)
                 both, took2 = offer(4 * 3000, 3000)
                 light, _ = offer(10 * 400, 400)
                 ins = [e for e in scale_queue.events(redis_srv.client()) if e["kind"] == "scale-in"]
                 return {
-                    "reaction_s": None if reaction is None else round(reaction, 3),
+                    **reaction.fields(),
                     "offered_pps": 3000,
                     "one_instance_delivered_pps": round(alone["received"] / (took + 1.0), 1),
                     "one_instance_lost": 4 * 3000 - alone["received"],
@@ -187,27 +242,39 @@ def lab_is_up(url: str) -> bool:
         return False
 
 
+LAB_COOLDOWN = 3.0  # inventory/lab/group_vars/onvm/main.yml, onvm_scaling.cooldown
+
+
+def draining_slow() -> bool:
+    for h in ("lab1", "lab2", "lab3"):
+        with StatsReader(default_path(h)) as st:
+            nfs = st.snapshot()["nfs"]
+            if any(n["service"] == "slow" and n["state"] == "draining" and not n["remote"] for n in nfs):
+                return True
+    return False
+
+
 def remote_round(url: str) -> dict[str, Any]:
     """Overload at lab2 (2.2x what an instance takes, as in the demo) until
     the new instance on lab3 has processed a packet; then a light load
     until the scalers are back to where they started."""
     r = scale_demo.lab_redis(url)
+    # a round that starts while the last one's scale-in still drains, or
+    # inside its cooldown (3 s in the lab), measures those, not the reaction
+    scale_demo.wait(lambda: not draining_slow(), 30)
+    time.sleep(LAB_COOLDOWN + 0.5)
     before = scale_demo.slow_instances(r)
     seen = {e["id"] for e in scale_queue.events(r, 1000)}
     offer = scale_demo.Offer()
     try:
-        with StatsReader(default_path("lab3")) as st:
-            first = {n["instance"] for n in st.snapshot()["nfs"] if n["service"] == "slow"}
+        with StatsReader(default_path("lab2")) as ingress, StatsReader(default_path("lab3")) as st:
+            first = {key(n) for n in st.snapshot()["nfs"] if n["service"] == "slow"}
             heavy = int(2.2 * CAP)
             done: list[dict[str, int]] = []
             th = threading.Thread(target=lambda: done.append(offer(6 * heavy, heavy)), daemon=True)
-            onset = time.monotonic()
+            reaction = Reaction(ingress, 0, st, first)
             th.start()
-            reaction = None
-            while th.is_alive() and reaction is None:
-                for n in st.snapshot()["nfs"]:
-                    if n["service"] == "slow" and n["instance"] not in first and n["processed"] > 0:
-                        reaction = time.monotonic() - onset
+            while th.is_alive() and not reaction.poll():
                 time.sleep(0.01)
             th.join()
         placed = [p for p in scale_demo.placements(r, seen) if p["kind"] == "scale-out-requested"]
@@ -221,7 +288,7 @@ def remote_round(url: str) -> dict[str, Any]:
     finally:
         offer.close()
     return {
-        "reaction_s": None if reaction is None else round(reaction, 3),
+        **reaction.fields(),
         "placed_on": [p["host"] for p in placed],
         "decided_by": [p["origin"] for p in placed],
         "reason": [p["reason"] for p in placed],
@@ -249,13 +316,15 @@ def main() -> int:
     place = measure()
     med = statistics.median(reactions) if reactions else None
     print(
-        "reaction, overload onset -> first packet of the new instance (same host): %s s (runs %s)"
-        % (med, [r["reaction_s"] for r in rounds])
+        "reaction, first overload frame -> first packet of the new instance (same host): %s s (runs %s;"
+        " from the sender's launch %s)"
+        % (med, [r["reaction_s"] for r in rounds], [r["reaction_from_sender_launch_s"] for r in rounds])
     )
     if remote:
         print(
-            "reaction, overload at lab2 -> first packet of the new instance on lab3: %s s (runs %s)"
-            % (rmed, [x["reaction_s"] for x in remote])
+            "reaction, first overload frame at lab2 -> first packet of the new instance on lab3: %s s"
+            " (runs %s; from the sender's launch %s)"
+            % (rmed, [x["reaction_s"] for x in remote], [x["reaction_from_sender_launch_s"] for x in remote])
         )
         for x in remote:
             print("  placed on %s, decided by %s (%s)" % (x["placed_on"], x["decided_by"], x["reason"]))

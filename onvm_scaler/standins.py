@@ -1,8 +1,8 @@
 """Keep this host's stand-ins for other hosts' instances current from the
 global view: a service of this host's chains that another host runs (the
 scaler may have just started it there) gets a stand-in behind the fabric
-port towards that host, carrying that host's load for it, so that new flows
-go where there is the most spare capacity, local or remote."""
+port towards that host, carrying that host's spare capacity for it (all its instances'), so that
+new flows go where there is the most spare capacity, local or remote."""
 
 from __future__ import annotations
 
@@ -23,10 +23,20 @@ def wanted(
             if h != host and h in fabric and h in (view.get("hosts") or {}):
                 per_host.setdefault(h, []).append(float(inst.get("load", 0.0)))
         for h, loads in per_host.items():
-            # the remote manager spreads new flows over its instances: its
-            # spare capacity is the mean of theirs
-            out[(svc, h)] = max(0, min(100, round(100 * sum(loads) / len(loads))))
+            out[(svc, h)] = stand_in_load(loads)
     return out
+
+
+def stand_in_load(loads: list[float]) -> int:
+    """The load percent a stand-in carries for a host's instances of a
+    service (loads 0-1 each): 100 less their summed spare capacity, at
+    least 0.  The local manager steers a new flow to the instance with the
+    most spare points, and a stand-in is one entry however many instances
+    stand behind it: two remote instances, one idle and one full, have as
+    much room as one idle local instance (the mean, 50, would leave half the
+    new flows on a full local instance after a remote scale-out)."""
+    spare = sum(100 - max(0.0, min(100.0, 100 * load)) for load in loads)
+    return max(0, min(100, round(100 - spare)))
 
 
 def sync(

@@ -51,20 +51,28 @@ def test_only_hosts_this_one_has_a_fabric_port_to() -> None:
     assert wanted("lab1", {"fw"}, v, {}) == {}
 
 
-def test_load_is_the_rounded_mean_of_the_hosts_instances_in_percent() -> None:
+def test_load_is_100_less_the_summed_spare_of_the_hosts_instances() -> None:
     v = view(
         ["lab1", "lab2", "lab3"],
-        inst("fw", "lab2", 0.2, 0),
-        inst("fw", "lab2", 0.5, 1),
-        inst("fw", "lab2", 0.31, 2),  # mean 0.3366...
+        inst("fw", "lab2", 0.9, 0),
+        inst("fw", "lab2", 0.8, 1),  # spare 10 + 20
         inst("fw", "lab3", 0.876, 0),
         inst("nat", "lab3", 0.004, 0),
     )
     assert wanted("lab1", {"fw", "nat"}, v, FABRIC) == {
-        ("fw", "lab2"): 34,
+        ("fw", "lab2"): 70,
         ("fw", "lab3"): 88,
         ("nat", "lab3"): 0,
     }
+
+
+def test_a_remote_scale_out_makes_the_stand_in_as_roomy_as_an_idle_instance() -> None:
+    """One full and one just-started instance: as much room as one idle
+    instance, not the mean (50)."""
+    v = view(["lab2"], inst("fw", "lab2", 1.0, 0), inst("fw", "lab2", 0.0, 1))
+    assert wanted("lab1", {"fw"}, v, FABRIC) == {("fw", "lab2"): 0}
+    v = view(["lab2"], inst("fw", "lab2", 1.0, 0), inst("fw", "lab2", 1.0, 1))
+    assert wanted("lab1", {"fw"}, v, FABRIC) == {("fw", "lab2"): 100}
 
 
 def test_load_is_clamped_to_0_100() -> None:
@@ -73,8 +81,10 @@ def test_load_is_clamped_to_0_100() -> None:
 
 
 def test_an_instance_without_a_load_counts_as_idle() -> None:
-    v = view(["lab2"], {"service": "fw", "host": "lab2", "instance": 0}, inst("fw", "lab2", 0.5, 1))
-    assert wanted("lab1", {"fw"}, v, FABRIC) == {("fw", "lab2"): 25}
+    v = view(["lab2"], {"service": "fw", "host": "lab2", "instance": 0}, inst("fw", "lab2", 0.95, 1))
+    assert wanted("lab1", {"fw"}, v, FABRIC) == {("fw", "lab2"): 0}
+    v = view(["lab2"], {"service": "fw", "host": "lab2", "instance": 0})
+    assert wanted("lab1", {"fw"}, v, FABRIC) == {("fw", "lab2"): 0}
 
 
 def test_an_empty_or_partial_view_wants_nothing() -> None:
@@ -107,7 +117,8 @@ def test_wanted_is_exactly_the_alive_fabric_peers_running_local_chain_services(
     assert set(got) == expect
     for (s, h), pct in got.items():
         loads = [load for s2, h2, load in insts if (s2, h2) == (s, h)]
-        mean = 100 * sum(loads) / len(loads)
+        spare = sum(100 - max(0.0, min(100.0, 100 * load)) for load in loads)
         assert 0 <= pct <= 100
-        assert pct == max(0, min(100, round(mean)))
-        assert abs(pct - max(0.0, min(100.0, mean))) <= 0.5 + 1e-9
+        assert pct == max(0, min(100, round(100 - spare)))
+        # never less room than its roomiest instance, never more than one idle one
+        assert pct <= 100 - max(100 - max(0.0, min(100.0, 100 * load)) for load in loads) + 0.5
