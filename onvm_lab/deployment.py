@@ -35,6 +35,15 @@ SERVICES = {
 }
 
 
+# this machine as an inventory host, run with the playbook's own Python
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+
+
+def inventory_yaml(hosts: dict[str, dict[str, Any]]) -> str:
+    """An inventory whose group ``onvm`` holds these hosts, with their vars."""
+    return str(yaml.safe_dump({"all": {"children": {"onvm": {"hosts": hosts}}}}))
+
+
 class Deployment:
     """deploy.yml on this machine under names of its own: host ``name``, its
     own Redis (global view), metrics port and the manager on cpu 1, so that
@@ -49,24 +58,15 @@ class Deployment:
         files.mkdir()
         (files / "fw.rules").write_text("default allow\n")
         (self.inventory / "hosts.yml").write_text(
-            yaml.safe_dump(
+            inventory_yaml(
                 {
-                    "all": {
-                        "children": {
-                            "onvm": {
-                                "hosts": {
-                                    "localhost": {
-                                        "ansible_connection": "local",
-                                        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                                        "onvm_host": name,
-                                        "onvm_state_port": redis_port,
-                                        "onvm_state_dir": "/var/lib/onvm-redis-%s" % name,
-                                        "onvm_scaler_redis": "redis://127.0.0.1:%d/0" % redis_port,
-                                        "onvm_scaler_metrics": "127.0.0.1:%d" % metrics_port,
-                                    }
-                                }
-                            }
-                        }
+                    "localhost": {
+                        **LOCAL,
+                        "onvm_host": name,
+                        "onvm_state_port": redis_port,
+                        "onvm_state_dir": "/var/lib/onvm-redis-%s" % name,
+                        "onvm_scaler_redis": "redis://127.0.0.1:%d/0" % redis_port,
+                        "onvm_scaler_metrics": "127.0.0.1:%d" % metrics_port,
                     }
                 }
             )

@@ -24,7 +24,7 @@ from onvm_lab.netns import VethPort
 
 BAD_RULES = "default allow\ndeny udp dport 22\n"  # "proto" missing
 # (what, the group_vars it changes, what the refusal says, refused in the first play: before
-# any host is reached; the others are refused by the task that would make the change)
+# any host is changed; the others are refused by the task that would make the change)
 BAD_CHANGES: list[tuple[str, dict[str, Any], str, bool]] = [
     ("no such device", {"onvm_ports": ["virtio2"]}, "unknown port 'virtio2'", True),
     (
@@ -59,9 +59,17 @@ BAD_CHANGES: list[tuple[str, dict[str, Any], str, bool]] = [
         {"onvm_services": {**SERVICES, "firewall": {**SERVICES["firewall"], "args": ["-r", "/etc/nosuch"]}}},
         "firewall would not start with these options, nothing was changed: "
         "firewall: cannot open rules file /etc/nosuch",
-        False,
+        True,
     ),
-    ("a rules file the firewall cannot parse", {"rules": BAD_RULES}, "line 2: bad rule", False),
+    ("a rules file the firewall cannot parse", {"rules": BAD_RULES}, "line 2: bad rule", True),
+    # the manager's change alone would restart it in the third play: the NF's
+    # refusal of its new file must come first, with the manager untouched
+    (
+        "a bad rules file beside a manager change",
+        {"rules": BAD_RULES, "onvm_manager": {"core": 1, "mem_mb": 96}},
+        "line 2: bad rule",
+        True,
+    ),
 ]
 
 
@@ -86,8 +94,10 @@ def test_bad_changes_to_a_running_deployment_are_refused_with_nothing_touched(
     ingress, egress = VethPort.of(d.name, 0), VethPort.of(d.name, 1)
     sent = 0
     for what, change, message, first_play in BAD_CHANGES:
-        if "rules" in change:  # files/fw.rules rewritten, group_vars as they are
-            change = {"onvm_files_dir": d.files_with_rules(change["rules"])}
+        if "rules" in change:  # files/fw.rules rewritten (and the other group_vars given)
+            change = {k: v for k, v in change.items() if k != "rules"} | {
+                "onvm_files_dir": d.files_with_rules(change["rules"])
+            }
         before = d.state(docker_client)
         # constant traffic (dports the rules allow) while the refused run goes on
         rx = traffic.Receiver(egress)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.deployment import LOCAL, inventory_yaml
 from onvm_lab.manager import REPO, leftovers
 
 GOOD_SERVICES = {"firewall": {"image": "onvm/firewall:0.1.0", "instances": 1}}
@@ -106,26 +107,11 @@ def test_a_host_that_cannot_be_reached_stops_the_deploy_for_all(
     inv = tmp_path / "inventory"
     shutil.copytree(os.path.join(REPO, "inventory/local/group_vars"), inv / "group_vars")
     (inv / "hosts.yml").write_text(
-        yaml.safe_dump(
+        inventory_yaml(
             {
-                "all": {
-                    "children": {
-                        "onvm": {
-                            "hosts": {
-                                "localhost": {
-                                    "ansible_connection": "local",
-                                    "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                                    "onvm_host": host,
-                                },
-                                ghost: {  # nothing listens on port 1: refused at once
-                                    "ansible_host": "127.0.0.1",
-                                    "ansible_port": 1,
-                                    "onvm_host": ghost,
-                                },
-                            }
-                        }
-                    }
-                }
+                "localhost": {**LOCAL, "onvm_host": host},
+                # nothing listens on port 1: refused at once
+                ghost: {"ansible_host": "127.0.0.1", "ansible_port": 1, "onvm_host": ghost},
             }
         )
     )

@@ -240,6 +240,68 @@ def test_lab_up_again_on_the_deployed_lab_changes_nothing() -> None:
     assert sorted(view["hosts"]) == ["lab1", "lab2", "lab3"]
 
 
+def test_a_bad_change_on_one_host_is_refused_before_any_host_changes(tmp_path: Any) -> None:
+    """The lab's inventory copied and edited as an operator would: lab2's
+    manager given more memory (a good change, which restarts it), and beside
+    it a bad one on another host -- lab1's firewall pointed at a rules file
+    that is not there, then lab3's manager on a core the machine lacks.
+    Each run is refused in the first play, before any host is changed: the
+    three managers (pids), every onvm container and lab2's memory as they
+    were."""
+    import os
+    import shutil
+    import subprocess
+
+    import yaml
+
+    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+
+    def state() -> dict[str, Any]:
+        pids = {
+            name: subprocess.run(
+                ["pgrep", "-f", "^[^ ]*/onvm-mgr --host %s " % name], capture_output=True, text=True
+            ).stdout.split()
+            for name in ("lab1", "lab2", "lab3")
+        }
+        containers = subprocess.run(
+            ["docker", "ps", "-a", "--filter", "name=onvm-lab", "--format", "{{.Names}} {{.ID}} {{.State}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+        return {"managers": pids, "containers": sorted(c for c in containers if c)}
+
+    def edited(changes: dict[str, dict[str, Any]]) -> str:
+        inv = tmp_path / ("inv%d" % len(list(tmp_path.iterdir())))
+        shutil.copytree(os.path.join(repo, "inventory/lab"), inv)
+        for name, change in changes.items():
+            path = inv / "host_vars" / ("%s.yml" % name)
+            hv = yaml.safe_load(path.read_text())
+            for key, value in change.items():
+                if isinstance(value, dict) and isinstance(hv.get(key), dict):
+                    hv[key] = {**hv[key], **value}
+                else:
+                    hv[key] = value
+            path.write_text(yaml.safe_dump(hv))
+        return str(inv)
+
+    lab1 = yaml.safe_load(open(os.path.join(repo, "inventory/lab/host_vars/lab1.yml")))
+    firewall = {**lab1["onvm_services"]["firewall"], "args": ["-r", "/etc/nosuch.rules"]}
+    more_memory = {"onvm_manager": {"core": 1, "mem_mb": 96}}
+    for bad, message in (
+        ({"lab1": {"onvm_services": {"firewall": firewall}}}, "cannot open rules file /etc/nosuch.rules"),
+        ({"lab3": {"onvm_manager": {"core": 64}}}, "--core 64: no such cpu"),
+    ):
+        before = state()
+        run = playbook("deploy.yml", "-i", edited({"lab2": more_memory, **bad}))
+        assert run["rc"] != 0 and message in run["stdout"], run["stdout"][-3000:]
+        assert "PLAY [Deploy onvm]" not in run["stdout"], run["stdout"][-3000:]
+        assert state() == before
+    # and the lab, as deployed, is still what its inventory says
+    again = playbook("deploy.yml", "-i", "inventory/lab")
+    assert again["rc"] == 0 and all("changed=0" in line for line in again["recap"].values()), again["recap"]
+
+
 def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_again() -> None:
     """Host loss (last: destroy follows): lab3's manager and scaler killed -9
     and its links down.  Within 3 s lab3 is out of the view; lab1's and

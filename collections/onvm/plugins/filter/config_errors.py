@@ -14,6 +14,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     nf_file_check,
     nf_file_digests,
     nf_files,
+    nf_staged_files,
     remotes,
     scaler_config,
 )
@@ -62,6 +63,7 @@ class FilterModule:
             "nf_file_check": nf_file_check,
             "nf_file_digests": nf_file_digests,
             "nf_files": nf_files,
+            "nf_staged_files": nf_staged_files,
             "remotes": remotes,
             "scaler_config": scaler_config,
         }

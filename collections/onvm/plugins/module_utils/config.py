@@ -195,6 +195,16 @@ def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
 
 
+def nf_staged_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
+    """Where the first play stages a service's files for its option check
+    (the ``nf`` module's ``check_files``): path inside the NF -> staged copy."""
+    return {dst: "%s/%s" % (staged_dir(host), os.path.basename(src)) for src, dst in (files or {}).items()}
+
+
+def staged_dir(host: str) -> str:
+    return "/etc/onvm/%s/staged" % host
+
+
 def nf_file_digests(files: dict[str, str] | None, host: str, files_dir: str) -> dict[str, str]:
     """SHA-256 of a service's files as the play will put them on ``host``
     (read from ``files_dir`` on the control node), by their host path: what

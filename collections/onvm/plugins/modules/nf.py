@@ -72,6 +72,15 @@ options:
         --diff)), where a changed file is not written yet, the instances it will replace are foreseen.
     type: dict
     default: {}
+  check_files:
+    description:
+      - Host files to mount in the option check instead of what O(files) mounts, by path inside the NF - new
+        versions staged before they are put in place. Only the check reads them, and a file under O(files)
+        need not exist yet where one is given here.
+      - C(deploy.yml) checks every service's options on every host this way in its first play, before any host
+        is changed (roles/onvm_nfs, C(tasks/check.yml)).
+    type: dict
+    default: {}
   cores:
     description: CPUs for the instances' packet loops; instance n gets C(cores[n % len(cores)]).
       Unpinned if empty.
@@ -172,6 +181,7 @@ def main() -> None:
             args=dict(type="list", elements="str", default=[]),
             files=dict(type="dict", default={}),
             file_digests=dict(type="dict", default={}),
+            check_files=dict(type="dict", default={}),
             cores=dict(type="list", elements="int", default=[]),
             shared_core=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -196,7 +206,9 @@ def main() -> None:
         )
     want = p["instances"] if p["state"] == "present" else 0
     most = 0 if p["state"] == "absent" else p["max_instances"] if p["max_instances"] is not None else want
-    for src in p["files"] if most > 0 else []:
+    for src, dst in p["files"].items() if most > 0 else []:
+        if dst in p["check_files"]:
+            src = p["check_files"][dst]
         if not os.path.isfile(src):
             module.fail_json(msg="files: '%s' is not a file on the host" % src)
     try:
@@ -244,7 +256,7 @@ def main() -> None:
     if plan.start:
         # the NF checks its options (and the files they name) first, in check
         # mode too: nothing is started or stopped for options it refuses
-        why = nc.check_options(nc.check_argv(p["host"], p["service"], conf))
+        why = nc.check_options(nc.check_argv(p["host"], p["service"], conf, p["check_files"] or None))
         if why is not None:
             module.fail_json(
                 msg="refused: %s would not start with these options, nothing was changed: %s"

@@ -9,7 +9,9 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     config_errors,
     host_chain_errors,
     nf_file_check,
+    nf_staged_files,
 )
+from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import ServiceConf, check_argv
 
 GOOD: dict[str, Any] = {
     "firewall": {
@@ -97,3 +99,14 @@ def test_a_files_check_asks_the_first_service_that_mounts_it() -> None:
     assert cmd[image + 1 :] == ["--check", "--host", "h1", "--service", "firewall", "--runtime-dir",
                                 "/var/run/dpdk", "--", "-r", "/x"]  # fmt: skip
     assert nf_file_check("other.rules", GOOD, "h1") == ""
+
+
+def test_the_first_play_checks_the_staged_files_where_the_nf_reads_them() -> None:
+    staged = nf_staged_files({"rules/fw.rules": "/etc/onvm/fw.rules"}, "h1")
+    assert staged == {"/etc/onvm/fw.rules": "/etc/onvm/h1/staged/fw.rules"}
+    assert nf_staged_files(None, "h1") == {}
+    conf = ServiceConf(image="onvm/firewall:0.1.0", files={"/etc/onvm/h1/fw.rules": "/etc/onvm/fw.rules"})
+    cmd = check_argv("h1", "firewall", conf, staged)
+    # the staged copy, not the one the instances mount, and only once
+    assert cmd.count("-v") == 1
+    assert cmd[cmd.index("-v") + 1] == "/etc/onvm/h1/staged/fw.rules:/etc/onvm/fw.rules:ro"
