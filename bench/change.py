@@ -98,7 +98,7 @@ CHANGES: list[tuple[str, Edit, int | None, str | None, bool]] = [
     ("scaling policy: high 0.9 -> 0.8", setting(lambda v: v["onvm_scaling"].update(high=0.8)), None, None,
      False),
     ("manager: mem_mb 64 -> 80", setting(lambda v: v["onvm_manager"].update(mem_mb=80)), None, None, True),
-    ("a new lab port (2 -> 3)", setting(lambda v: v.update(onvm_lab_ports=3)), None, None, True),
+    ("a new lab port (2 -> 3)", setting(lambda v: v.update(onvm_lab_ports=3)), None, None, False),
     ("chain: egress port1 -> port2", setting(lambda v: v["onvm_chains"]["web"].update(egress="port2")), None,
      None, False),
 ]  # fmt: skip

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from onvm_lab.deployment import Deployment
 from onvm_lab.figures import record
 from onvm_lab.hugepages import ensure_free
 from onvm_lab.manager import REPO, ManagerProcess
@@ -85,3 +86,18 @@ def reliability() -> Iterator[dict[str, Any]]:
     figures: dict[str, Any] = {}
     yield figures
     record(figures)
+
+
+@pytest.fixture
+def deployment(tag: str, tmp_path: Any) -> Iterator[Deployment]:
+    """deploy.yml run for a host of its own (onvm_lab/deployment.py:
+    firewall -> forward on lab ports port0 -> port1, scaler, Redis);
+    undeployed afterwards."""
+    ensure_free(200)
+    d = Deployment("d" + tag, tmp_path)
+    try:
+        first = d.run("deploy.yml")
+        assert first.returncode == 0, first.stdout[-4000:]
+        yield d
+    finally:
+        d.remove()

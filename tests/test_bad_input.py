@@ -182,3 +182,35 @@ def test_af_packet_ports_are_lab_veths_only(tag: str, managers: Callable[..., Ma
     with lab_ports(tag, 1) as (port,):
         mgr = managers([port.vdev(0)])
         assert [p["name"] for p in mgr.call("status")["ports"]] == ["net_af_packet0"]
+
+
+@pytest.mark.dataplane
+def test_a_port_added_while_running_is_checked_like_one_at_start(
+    tag: str, managers: Callable[..., ManagerProcess], docker_client: Any
+) -> None:
+    """``port_add`` refuses what ``--port`` refuses, changing nothing; a lab
+    veth is added beside a running NF (a secondary: it attaches the new
+    device too), becomes port1, and an NF started afterwards registers."""
+    with lab_ports(tag, 2) as (first, second):
+        mgr = managers([first.vdev(0)])
+        nf_container.start(docker_client, nf_spec(mgr.host, "bounce"))
+        nfs = [(n["service"], n["pid"]) for n in mgr.call("nf_list")["nfs"]]
+        bad = [
+            ("net_af_packet1,iface=eth0", "refusing interface 'eth0'"),
+            ("net_nosuch1", "no DPDK vdev driver 'net_nosuch'"),
+            (first.vdev(0), "port0 is already net_af_packet0"),
+            ("0000:03:00.0", "added with a manager restart"),
+            ("", "'port' must be"),
+        ]
+        for spec, message in bad:
+            with pytest.raises(CtlError, match=message):
+                mgr.call("port_add", port=spec)
+        assert [p["name"] for p in mgr.call("status")["ports"]] == ["net_af_packet0"]
+
+        added = mgr.call("port_add", port=second.vdev(1))
+        assert (added["index"], added["port"], added["device"]) == (1, "port1", "net_af_packet1")
+        assert [p["name"] for p in mgr.call("status")["ports"]] == ["net_af_packet0", "net_af_packet1"]
+        assert [(n["service"], n["pid"]) for n in mgr.call("nf_list")["nfs"]] == nfs
+        mgr.call("chain_set", name="out", services=["bounce"], egress="port1")
+        nf_container.start(docker_client, nf_spec(mgr.host, "forward"))
+        assert sorted(n["service"] for n in mgr.call("nf_list")["nfs"]) == ["bounce", "forward"]

@@ -4,14 +4,14 @@ before anything is touched -- the manager keeps its pid, its NF containers,
 chain table and hugepages stay as they were -- and frames sent through the
 chain while the refused run goes on all come out.  A manager that would not
 start is never stopped for it (``onvm-mgr --check``, run for every host in
-deploy.yml's first play).  After all of them, a re-run of the unchanged
+deploy.yml's first play).  ``--check --diff`` of good changes (a rule added,
+the manager's memory) shows them and changes nothing.  After all of them, a re-run of the unchanged
 deployment changes nothing."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ import pytest
 
 from onvm_lab import traffic
 from onvm_lab.deployment import SERVICES, WEB, Deployment, recap
-from onvm_lab.hugepages import ensure_free
 from onvm_lab.netns import VethPort
 
 BAD_RULES = "default allow\ndeny udp dport 22\n"  # "proto" missing
@@ -73,18 +72,6 @@ BAD_CHANGES: list[tuple[str, dict[str, Any], str, bool]] = [
 ]
 
 
-@pytest.fixture
-def deployment(tag: str, tmp_path: Path) -> Iterator[Deployment]:
-    ensure_free(200)
-    d = Deployment("d" + tag, tmp_path)
-    try:
-        first = d.run("deploy.yml")
-        assert first.returncode == 0, first.stdout[-4000:]
-        yield d
-    finally:
-        d.remove()
-
-
 @pytest.mark.dataplane
 @pytest.mark.docker
 def test_bad_changes_to_a_running_deployment_are_refused_with_nothing_touched(
@@ -131,6 +118,15 @@ def test_bad_changes_to_a_running_deployment_are_refused_with_nothing_touched(
     firewall = "onvm-%s-firewall-0" % d.name
     assert "old_configuration" in check.stdout and firewall in check.stdout, check.stdout[-3000:]
     assert "+deny proto udp dport 3900-3999" in check.stdout  # the file's diff
+    assert d.state(docker_client) == before
+    # one that restarts the manager, foreseen: the diff says so, nothing restarts
+    d.write_vars({**d.good, "onvm_manager": {"core": 1, "mem_mb": 96}})
+    try:
+        check = d.run("deploy.yml", options=("--check", "--diff"))
+    finally:
+        d.write_vars(d.good)
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert '"restart": true' in check.stdout and '"mem_mb": 96' in check.stdout, check.stdout[-3000:]
     assert d.state(docker_client) == before
     # nothing of it stayed behind: the unchanged deployment re-runs with no change
     again = d.run("deploy.yml")

@@ -483,6 +483,24 @@ cmd_drain(struct mgr *m, json_t *req)
 	return json_pack("{s:b}", "ok", 1);
 }
 
+/* Add a vdev port without a restart; it is the next portN. */
+static json_t *
+cmd_port_add(struct mgr *m, json_t *req)
+{
+	const char *spec = json_string_value(json_object_get(req, "port"));
+	char err[512], name[16];
+	int id;
+
+	if (spec == NULL || spec[0] == '\0')
+		return error_reply("port_add: 'port' must be a DPDK vdev (net_af_packet3,iface=veth3 ...)");
+	id = ports_add(m, spec, err, sizeof(err));
+	if (id < 0)
+		return error_reply("port_add: %s", err);
+	snprintf(name, sizeof(name), "port%d", id);
+	return json_pack("{s:b, s:i, s:s, s:s}", "ok", 1, "index", id, "port", name, "device",
+			 m->ports[id].devname);
+}
+
 /* Where every mbuf of the pool is: free, in an instance's ring, or loose by
  * owner (a leak shows as loose mbufs with no traffic left). */
 static json_t *
@@ -572,6 +590,8 @@ dispatch(struct mgr *m, struct client *c, json_t *req)
 		return cmd_remote_del(m, req);
 	if (strcmp(cmd, "drain") == 0)
 		return cmd_drain(m, req);
+	if (strcmp(cmd, "port_add") == 0)
+		return cmd_port_add(m, req);
 	if (strcmp(cmd, "pool_audit") == 0)
 		return cmd_pool_audit(m);
 	if (strcmp(cmd, "chain_set") == 0)

@@ -395,7 +395,7 @@ port_tx(struct mgr *m, uint16_t port, struct rte_mbuf **pkts, uint16_t n)
 	struct mgr_port *p;
 	uint16_t sent;
 
-	if (port >= m->n_ports) {
+	if (port >= __atomic_load_n(&m->n_ports, __ATOMIC_RELAXED)) {
 		onvm_dp_free_bulk(&m->dp, pkts, n);
 		return;
 	}
@@ -467,11 +467,13 @@ dataplane_loop(void *arg)
 		const struct onvm_chain_table *t = &sh->tables[__atomic_load_n(&sh->table_active,
 										  __ATOMIC_ACQUIRE)];
 		uint64_t mask = __atomic_load_n(&sh->inst_mask, __ATOMIC_ACQUIRE);
-		unsigned int work = 0, i;
+		unsigned int work = 0, i, n_ports;
 
 		__atomic_store_n(&sh->lcore_seen_gen, gen, __ATOMIC_RELEASE);
 		now = rte_rdtsc();
-		for (i = 0; i < m->n_ports; i++)
+		/* (a port hot-added by the control thread counts from its next round) */
+		n_ports = __atomic_load_n(&m->n_ports, __ATOMIC_ACQUIRE);
+		for (i = 0; i < n_ports; i++)
 			work += port_rx(m, i, t, now, &wake);
 		/* packets handed to instances since their last wake-up; only
 		 * this round's count is work (summing the backlog into it kept

@@ -95,6 +95,9 @@ extern volatile bool mgr_quit;
 /* ports.c */
 int ports_check_spec(struct mgr_port *p, char *err, size_t errlen);
 int ports_start(struct mgr *m, char *err, size_t errlen);
+/* Add a vdev port while running (control thread): its index, or -1 with err
+ * and nothing changed. */
+int ports_add(struct mgr *m, const char *spec, char *err, size_t errlen);
 void ports_stop(struct mgr *m);
 
 /* dataplane.c */

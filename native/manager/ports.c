@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause
  *
  * Ports: check what we are asked to take before the EAL sees it, then
- * configure and start them.
+ * configure and start them; add a vdev to a running manager.
  *
  * Safety rule, as dpdk-devbind has it: never take a device or interface
  * the machine itself uses.  A PCI device whose net interface is up, or an
@@ -25,6 +25,7 @@
 
 #include <rte_build_config.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 
 #include "mgr.h"
@@ -344,43 +345,104 @@ start_port(uint16_t id, const char *spec)
 	return rc;
 }
 
+/* Configure and start port i (created by the EAL or by ports_add). */
+static int
+port_setup(struct mgr *m, unsigned int i, char *err, size_t errlen)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct mgr_port *p = &m->ports[i];
+	uint16_t id;
+	int rc, sock;
+
+	if (rte_eth_dev_get_port_by_name(p->devname, &id) != 0) {
+		snprintf(err, errlen, "port '%s' was not created by DPDK (unknown driver or "
+			 "bad arguments; see the EAL messages above)", p->spec);
+		return -1;
+	}
+	p->dpdk_id = id;
+	sock = rte_eth_dev_socket_id(id);
+	if (sock < 0)
+		sock = (int)rte_socket_id();
+	rc = rte_eth_dev_configure(id, 1, 1, &conf);
+	if (rc == 0)
+		rc = rte_eth_rx_queue_setup(id, 0, RX_DESC, (unsigned int)sock, NULL,
+					    onvm_pool(m->sh, sock));
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(id, 0, TX_DESC, (unsigned int)sock, NULL);
+	if (rc == 0)
+		rc = start_port(id, p->spec);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start port '%s': %s", p->spec, rte_strerror(-rc));
+		return -1;
+	}
+	rte_eth_promiscuous_enable(id);
+	snprintf(m->sh->port_name[i], ONVM_NAME_LEN, "%s", p->devname);
+	return 0;
+}
+
 int
 ports_start(struct mgr *m, char *err, size_t errlen)
 {
-	struct rte_eth_conf conf = { 0 };
 	unsigned int i;
 
-	for (i = 0; i < m->n_ports; i++) {
-		struct mgr_port *p = &m->ports[i];
-		uint16_t id;
-		int rc, sock;
-
-		if (rte_eth_dev_get_port_by_name(p->devname, &id) != 0) {
-			snprintf(err, errlen, "port '%s' was not created by DPDK (unknown driver or "
-				 "bad arguments; see the EAL messages above)", p->spec);
+	for (i = 0; i < m->n_ports; i++)
+		if (port_setup(m, i, err, errlen) < 0)
 			return -1;
-		}
-		p->dpdk_id = id;
-		sock = rte_eth_dev_socket_id(id);
-		if (sock < 0)
-			sock = (int)rte_socket_id();
-		rc = rte_eth_dev_configure(id, 1, 1, &conf);
-		if (rc == 0)
-			rc = rte_eth_rx_queue_setup(id, 0, RX_DESC, (unsigned int)sock, NULL,
-						    onvm_pool(m->sh, sock));
-		if (rc == 0)
-			rc = rte_eth_tx_queue_setup(id, 0, TX_DESC, (unsigned int)sock, NULL);
-		if (rc == 0)
-			rc = start_port(id, p->spec);
-		if (rc != 0) {
-			snprintf(err, errlen, "cannot start port '%s': %s", p->spec, rte_strerror(-rc));
-			return -1;
-		}
-		rte_eth_promiscuous_enable(id);
-		snprintf(m->sh->port_name[i], ONVM_NAME_LEN, "%s", p->devname);
-	}
 	m->sh->n_ports = m->n_ports;
 	return 0;
+}
+
+/* Hot-add: the vdev is created (rte_dev_probe: the NFs, secondaries, attach
+ * it too, or it is undone), started, and only then counted in n_ports, which
+ * the data lcore reads once per round: it never sees a half-made port. */
+int
+ports_add(struct mgr *m, const char *spec, char *err, size_t errlen)
+{
+	unsigned int i = m->n_ports, j;
+	struct mgr_port *p = &m->ports[i];
+	int rc;
+
+	if (i == ONVM_MAX_PORTS) {
+		snprintf(err, errlen, "at most %d ports", ONVM_MAX_PORTS);
+		return -1;
+	}
+	if (strlen(spec) >= sizeof(p->spec)) {
+		snprintf(err, errlen, "port spec too long");
+		return -1;
+	}
+	if (is_pci_addr(spec)) {
+		snprintf(err, errlen, "'%s': a PCI device is added with a manager restart "
+			 "(only vdevs are hot-added)", spec);
+		return -1;
+	}
+	memset(p, 0, sizeof(*p));
+	memcpy(p->spec, spec, strlen(spec) + 1);
+	if (ports_check_spec(p, err, errlen) < 0)
+		return -1;
+	for (j = 0; j < i; j++) {
+		if (strcmp(m->ports[j].devname, p->devname) == 0) {
+			snprintf(err, errlen, "'%s': port%u is already %s", spec, j, p->devname);
+			return -1;
+		}
+	}
+	rc = rte_dev_probe(spec);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create port '%s': %s", spec, rte_strerror(-rc));
+		return -1;
+	}
+	if (port_setup(m, i, err, errlen) < 0) {
+		uint16_t id;
+
+		if (rte_eth_dev_get_port_by_name(p->devname, &id) == 0)
+			rte_eth_dev_close(id);
+		rte_eal_hotplug_remove("vdev", p->devname);
+		m->sh->port_name[i][0] = '\0';
+		return -1;
+	}
+	__atomic_store_n(&m->sh->n_ports, i + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->n_ports, i + 1, __ATOMIC_RELEASE);
+	mgr_wake_lcore(m);
+	return (int)i;
 }
 
 void

@@ -4,16 +4,17 @@ checking and stopping a host's manager (module ``onvm.nfv.manager``, tests).
 
 Where systemd is PID 1 the manager runs as a unit ``onvm-mgr-<host>.service``;
 elsewhere (lab machines, containers) it is started detached, in a session of
-its own, with a pid file and a state file recording the configuration it was
-started with, so that a re-run with the same configuration changes nothing
-and a changed one restarts it.
+its own, with a pid file and a state file recording the configuration it
+runs, so that a re-run with the same configuration changes nothing and a
+changed one restarts it -- unless the change only appends vdev ports, which
+the running manager adds (``port_add``) without a restart.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
@@ -151,6 +152,28 @@ def recorded_config(host: str, state_dir: str = STATE_DIR) -> ManagerConfig | No
         return ManagerConfig(**rec["config"]) if rec else None
     except (KeyError, TypeError):
         return None
+
+
+def added_ports(old: ManagerConfig | None, new: ManagerConfig) -> list[str]:
+    """The ports ``new`` appends to ``old`` if that is all it changes and
+    each is a vdev: the running manager adds them without a restart.  An
+    empty list: a restart is needed (or nothing changed)."""
+    if old is None or new.ports[: len(old.ports)] != old.ports or replace(new, ports=old.ports) != old:
+        return []
+    added = new.ports[len(old.ports) :]
+    return added if all(p.startswith("net_") for p in added) else []
+
+
+def add_ports(cfg: ManagerConfig, ports: list[str], pid: int, state_dir: str = STATE_DIR) -> None:
+    """Add ``ports`` to the running manager of ``cfg.host`` (the last of
+    ``cfg.ports``) and record ``cfg`` as what it runs."""
+    for port in ports:
+        try:
+            with CtlClient(cfg.host, cfg.runtime_dir, timeout=30) as ctl:
+                ctl.call("port_add", port=port)
+        except CtlError as e:
+            raise ManagerError("adding port '%s' to the running manager: %s" % (port, e)) from e
+    daemon(cfg, cfg.host, state_dir).record(pid)
 
 
 def start(

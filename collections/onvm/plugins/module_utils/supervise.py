@@ -103,9 +103,14 @@ class Daemon:
             time.sleep(0.1)
         with open(self.pid_file, "w") as f:
             f.write("%d\n" % proc.pid)
-        with open(self.state_file, "w") as f:
-            json.dump({"fingerprint": fingerprint(self.config), "config": self.config, "pid": proc.pid}, f)
+        self.record(proc.pid)
         return proc.pid
+
+    def record(self, pid: int) -> None:
+        """Record ``config`` as what ``pid`` runs now (it took a change
+        without a restart)."""
+        with open(self.state_file, "w") as f:
+            json.dump({"fingerprint": fingerprint(self.config), "config": self.config, "pid": pid}, f)
 
     def stop(self, pid: int | None = None, timeout: float = 30.0, asked: bool = False) -> bool:
         """Stop ``pid`` (default: the recorded one): SIGTERM, SIGKILL at the

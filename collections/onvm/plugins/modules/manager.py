@@ -26,8 +26,13 @@ description:
   - If a new manager still fails to start, the previous configuration is started again and the module fails
     with both the reason and "rolled back"; the host's NFs and chains come back with the next run of the
     roles that deploy them.
-  - Any change of the manager's configuration restarts it; the host's NFs stop with it and traffic stops until
-    they are started again.
+  - A change that only appends vdev ports (C(net_af_packet...), C(net_memif...), ...) to the ports of a
+    running detached manager adds them to it without a restart (its control command C(port_add)); traffic on
+    the other ports goes on and the NFs keep running; RV(added_ports) lists them. If the manager cannot add
+    one, it is restarted with the new configuration instead (RV(warning) says why).
+  - Any other change of the manager's configuration (memory, mbufs, core, a port removed, reordered or a PCI
+    device added, or any change under systemd) restarts it; the host's NFs stop with it and traffic stops
+    until they are started again. RV(restart) and the diff say which it is.
 options:
   host:
     description: Name of the onvm host (1-31 characters of C([A-Za-z0-9_.-])); names the DPDK file prefix,
@@ -47,6 +52,14 @@ options:
     description:
       - Ports the manager takes, in order (port0, port1, ...).
       - A PCI address (C(0000:03:00.0)) or a DPDK vdev (C(net_af_packet0,iface=veth0,framecnt=8192)).
+    type: list
+    elements: str
+    default: []
+  pending_ports:
+    description:
+      - Ports of O(ports) whose devices the same run creates before this task runs for real (the lab's veth
+        ports); in check mode they count in the result and the diff but are left out of C(onvm-mgr --check),
+        which would not find them yet.
     type: list
     elements: str
     default: []
@@ -123,13 +136,32 @@ supervisor:
   returned: always
   type: str
   sample: detached
+restart:
+  description: Whether the change restarts (restarted) a running manager.
+  returned: always
+  type: bool
+  sample: false
+added_ports:
+  description: Ports added to the running manager without a restart.
+  returned: always
+  type: list
+  elements: str
+  sample: ["net_af_packet2,iface=ovlab12,framecnt=8192"]
+warning:
+  description: Why ports could not be added live and the manager was restarted instead.
+  returned: when that happened
+  type: str
 """
+
+from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     ManagerConfig,
     ManagerError,
+    add_ports,
+    added_ports,
     install_unit,
     recorded_config,
     start,
@@ -149,6 +181,7 @@ def main() -> None:
             state=dict(type="str", choices=["started", "stopped", "restarted"], default="started"),
             binary=dict(type="path", default="/usr/local/bin/onvm-mgr"),
             ports=dict(type="list", elements="str", default=[]),
+            pending_ports=dict(type="list", elements="str", default=[]),
             core=dict(type="int", default=0),
             mem_mb=dict(type="int", default=64),
             mbufs=dict(type="int", default=8191),
@@ -188,20 +221,34 @@ def main() -> None:
         changed = not (now["running"] and (same or use_systemd))
     else:
         changed = True
+    # only vdev ports appended to a running detached manager: added live
+    added = (
+        added_ports(recorded_config(cfg.host), cfg)
+        if changed and now["running"] and p["state"] == "started" and not use_systemd
+        else []
+    )
+    restart = changed and now["running"] and p["state"] != "stopped" and not added
     before = {"running": now["running"], "config": (now["config"] or {}).get("config")}
-    after = {"running": p["state"] != "stopped", "config": None if p["state"] == "stopped" else vars(cfg)}
+    after = {
+        "running": p["state"] != "stopped",
+        "config": None if p["state"] == "stopped" else vars(cfg),
+        "restart": restart,
+        "added_ports": added,
+    }
     result = dict(
         changed=changed,
         argv=cfg.argv(),
         supervisor="systemd" if use_systemd else "detached",
         pid=now["pid"],
+        restart=restart,
+        added_ports=added,
         diff=dict(before=before, after=after if changed else before),
     )
-    unchanged = {k: v for k, v in result.items() if k not in ("changed", "diff")}
+    unchanged = {k: v for k, v in result.items() if k not in ("changed", "diff", "restart", "added_ports")}
     # A running manager is never stopped for a configuration that would not
     # start: the new one is checked first (in check mode too).
     if changed and now["running"] and p["state"] != "stopped":
-        why = validate(cfg)
+        why = validate(replace(cfg, ports=[x for x in cfg.ports if x not in p["pending_ports"]]))
         if why is not None:
             module.fail_json(
                 msg="refused: the new configuration would not start, the running manager (pid %s) "
@@ -213,6 +260,13 @@ def main() -> None:
     try:
         if use_systemd:
             result["changed"] = _systemd(cfg, p["state"], now["running"]) or changed
+        elif added:
+            try:
+                add_ports(cfg, added, now["pid"])
+            except ManagerError as e:
+                # (a vdev the NFs could not attach, say): the restart it would have been
+                result.update(restart=True, added_ports=[], warning="%s; restarted instead" % e)
+                _replace(cfg, p["state"], now["answers"], p["timeout"])
         elif changed:
             _replace(cfg, p["state"], now["answers"], p["timeout"])
     except (ManagerError, OSError) as e:
