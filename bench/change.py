@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -104,19 +102,6 @@ CHANGES: list[tuple[str, Edit, int | None, str | None, bool]] = [
 ]  # fmt: skip
 
 
-def start_sender(port: VethPort, dport: str, rate: float, first: int) -> subprocess.Popen[bytes]:
-    """Frames until stopped (an hour's worth at most)."""
-    return traffic.send(port, int(rate * 3600), dports=dport, rate=rate, first=first, wait=False)
-
-
-def stop_sender(proc: subprocess.Popen[bytes]) -> int:
-    """Stop a sender; the frames it sent."""
-    proc.terminate()
-    out, _ = proc.communicate(timeout=30)
-    sent: int = json.loads(out.decode().strip().splitlines()[-1])["sent"]
-    return sent
-
-
 def longest_gap(seen: set[int], first: int, n: int) -> int:
     """Longest run of consecutive sequence numbers in [first, first+n) not seen."""
     best = run = 0
@@ -141,16 +126,16 @@ def apply(d: Deployment, name: str, edit: Edit, probe: int | None, shows: str | 
     receivers = [traffic.Receiver(p, seqs=True) for p in egress_ports]
     try:
         t_steady = time.monotonic()
-        steady = start_sender(ingress, "3000-3499", rate, STEADY_BASE)
+        steady = traffic.send_until_stopped(ingress, "3000-3499", rate, STEADY_BASE)
         t_probe = time.monotonic()
-        prober = start_sender(ingress, str(probe), PROBE_RATE, PROBE_BASE) if probe else None
+        prober = traffic.send_until_stopped(ingress, str(probe), PROBE_RATE, PROBE_BASE) if probe else None
         time.sleep(1.0)  # traffic flows through the old configuration first
         t_play = time.monotonic()
         play = d.run("deploy.yml")
         wall = time.monotonic() - t_play
         time.sleep(2.0)  # and through the new one after
-        sent = stop_sender(steady)
-        probes = stop_sender(prober) if prober else 0
+        sent = traffic.stop_sending(steady)
+        probes = traffic.stop_sending(prober) if prober else 0
         time.sleep(0.5)
     finally:
         counts = [r.stop() for r in receivers]

@@ -31,8 +31,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 
-from . import traffic
-from .cpu import cpu_seconds
+from . import cpu, traffic
 from .netns import VethPort
 from .single_host import wait_until
 
@@ -103,21 +102,8 @@ class Host:
 
 def cost(pids: dict[str, int], seconds: float = MEASURE) -> dict[str, float]:
     """Share of one core each process used over ``seconds`` (a process gone
-    meanwhile: left out)."""
-
-    def read() -> dict[str, float]:
-        out = {}
-        for name, pid in pids.items():
-            try:
-                out[name] = cpu_seconds(pid)
-            except OSError:
-                pass
-        return out
-
-    before, t0 = read(), time.monotonic()
-    time.sleep(seconds)
-    after, dt = read(), time.monotonic() - t0
-    return {n: round((after[n] - before[n]) / dt, 4) for n in after if n in before}
+    meanwhile: left out), to 4 places."""
+    return {n: round(v, 4) for n, v in cpu.shares(pids, seconds).items()}
 
 
 def _until(cond: Callable[[], bool], host: Host, what: str) -> None:

@@ -98,3 +98,16 @@ def send(
     if wait and proc.wait(300) != 0:
         raise RuntimeError("sender failed: %s" % (proc.stderr.read().decode() if proc.stderr else ""))
     return proc
+
+
+def send_until_stopped(port: VethPort, dports: str, rate: float, first: int = 0) -> subprocess.Popen[bytes]:
+    """Frames at ``rate`` until :func:`stop_sending` (an hour's worth at most)."""
+    return send(port, int(rate * 3600), dports=dports, rate=rate, first=first, wait=False)
+
+
+def stop_sending(proc: subprocess.Popen[bytes]) -> int:
+    """Stop a sender; the frames it sent."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    sent: int = json.loads(out.decode().strip().splitlines()[-1])["sent"]
+    return sent

@@ -87,6 +87,35 @@ CHAIN_COUNTERS = (
 )
 
 
+INSTANCE_GAUGES = (
+    ("flows", "onvm_instance_flows", "Flows pinned to the instance."),
+    ("rx_ring_count", "onvm_instance_rx_ring_packets", "Packets waiting in the instance's rx ring."),
+)
+BUSY = (("busy", "onvm_instance_busy_ratio", "Busy share of the instance over the last rate window."),)
+SERVICE_GAUGES = (("instances", "onvm_service_instances", "Live instances of the service here."),)
+HOST_GAUGES = (
+    ("avail", "onvm_pool_free_mbufs", "Free mbufs in the packet pool."),
+    ("size", "onvm_pool_size_mbufs", "Mbufs in the packet pool."),
+    ("flows_active", "onvm_flows_active", "Flows in the manager's flow table."),
+)
+
+Rows = list[tuple[list[str], dict[str, Any]]]  # (label values, the record the values come from)
+
+
+def families(
+    make: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    specs: tuple[tuple[str, str, str], ...],
+    labels: list[str],
+    rows: Rows,
+) -> Iterator[Metric]:
+    """One metric family per (key, name, doc) of ``specs``, a sample per row."""
+    for key, name, doc in specs:
+        family = make(name, doc, labels=labels)
+        for values, record in rows:
+            family.add_metric(values, float(record[key]))
+        yield family
+
+
 class OnvmCollector(Collector):
     def __init__(self, host: str, latest: Latest) -> None:
         self.host = host
@@ -101,57 +130,22 @@ class OnvmCollector(Collector):
         yield from self._events()
         if snap is None:
             return
-        for key, name, doc in PORT_COUNTERS:
-            c = CounterMetricFamily(name, doc, labels=["host", "port", "device"])
-            for i, p in enumerate(snap["ports"]):
-                c.add_metric([h, str(i), p["name"]], float(p[key]))
-            yield c
+        ports: Rows = [([h, str(i), p["name"]], p) for i, p in enumerate(snap["ports"])]
+        yield from families(CounterMetricFamily, PORT_COUNTERS, ["host", "port", "device"], ports)
         local = [n for n in snap["nfs"] if not n.get("remote") and n["state"] in ("running", "draining")]
         labels = ["host", "service", "nf"]
-        for key, name, doc in INSTANCE_COUNTERS:
-            c = CounterMetricFamily(name, doc, labels=labels)
-            for n in local:
-                c.add_metric([h, n["service"], str(n["instance"])], float(n[key]))
-            yield c
-        for key, name, doc in (
-            ("flows", "onvm_instance_flows", "Flows pinned to the instance."),
-            ("rx_ring_count", "onvm_instance_rx_ring_packets", "Packets waiting in the instance's rx ring."),
-        ):
-            g = GaugeMetricFamily(name, doc, labels=labels)
-            for n in local:
-                g.add_metric([h, n["service"], str(n["instance"])], float(n[key]))
-            yield g
-        busy = GaugeMetricFamily(
-            "onvm_instance_busy_ratio", "Busy share of the instance over the last rate window.", labels=labels
-        )
-        for inst in insts:
-            busy.add_metric([h, inst["service"], str(inst["instance"])], float(inst["busy"]))
-        yield busy
-        for key, name, doc in SERVICE_COUNTERS:
-            c = CounterMetricFamily(name, doc, labels=["host", "service"])
-            for t in snap["services"]:
-                c.add_metric([h, t["service"]], float(t[key]))
-            yield c
-        g = GaugeMetricFamily(
-            "onvm_service_instances", "Live instances of the service here.", labels=["host", "service"]
-        )
-        for t in snap["services"]:
-            g.add_metric([h, t["service"]], float(t["instances"]))
-        yield g
-        for key, name, doc in CHAIN_COUNTERS:
-            c = CounterMetricFamily(name, doc, labels=["host", "chain"])
-            for ct in snap["chains"]:
-                c.add_metric([h, ct["chain"]], float(ct[key]))
-            yield c
-        pool: tuple[tuple[int, str, str], ...] = (
-            (snap["pool"]["avail"], "onvm_pool_free_mbufs", "Free mbufs in the packet pool."),
-            (snap["pool"]["size"], "onvm_pool_size_mbufs", "Mbufs in the packet pool."),
-            (snap["flows_active"], "onvm_flows_active", "Flows in the manager's flow table."),
-        )
-        for value, name, doc in pool:
-            g = GaugeMetricFamily(name, doc, labels=["host"])
-            g.add_metric([h], float(value))
-            yield g
+        nfs: Rows = [([h, n["service"], str(n["instance"])], n) for n in local]
+        yield from families(CounterMetricFamily, INSTANCE_COUNTERS, labels, nfs)
+        yield from families(GaugeMetricFamily, INSTANCE_GAUGES, labels, nfs)
+        busy: Rows = [([h, i["service"], str(i["instance"])], i) for i in insts]
+        yield from families(GaugeMetricFamily, BUSY, labels, busy)
+        services: Rows = [([h, t["service"]], t) for t in snap["services"]]
+        yield from families(CounterMetricFamily, SERVICE_COUNTERS, ["host", "service"], services)
+        yield from families(GaugeMetricFamily, SERVICE_GAUGES, ["host", "service"], services)
+        chains: Rows = [([h, c["chain"]], c) for c in snap["chains"]]
+        yield from families(CounterMetricFamily, CHAIN_COUNTERS, ["host", "chain"], chains)
+        host: Rows = [([h], {**snap["pool"], "flows_active": snap["flows_active"]})]
+        yield from families(GaugeMetricFamily, HOST_GAUGES, ["host"], host)
 
     def _events(self) -> Iterator[Metric]:
         c = CounterMetricFamily(

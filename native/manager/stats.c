@@ -107,20 +107,24 @@ mgr_pool_avail(const struct mgr *m)
 	return n;
 }
 
-void
-stats_retire(struct mgr *m, const struct onvm_inst *in)
+/* What an instance has counted, added to a service's totals. */
+static void
+totals_add(struct svc_totals *t, const struct onvm_inst *in)
 {
-	struct svc_totals *t;
-
-	if ((in->flags & ONVM_INST_F_REMOTE) || in->service >= ONVM_MAX_SERVICES)
-		return;
-	t = &m->retired[in->service];
 	t->rx += in->c.rx;
 	t->tx += in->c.tx;
 	t->dropped += in->c.dropped;
 	t->rx_drop += in->rx_drop;
 	t->tx_drop += in->c.tx_drop;
 	t->processed += in->c.processed;
+}
+
+void
+stats_retire(struct mgr *m, const struct onvm_inst *in)
+{
+	if ((in->flags & ONVM_INST_F_REMOTE) || in->service >= ONVM_MAX_SERVICES)
+		return;
+	totals_add(&m->retired[in->service], in);
 }
 
 /* Each service's totals: what its gone instances counted and what its
@@ -132,7 +136,7 @@ update_services(struct mgr *m, struct onvm_stats_area *s)
 	unsigned int i, n = 0;
 
 	for (i = 0; i < ONVM_MAX_SERVICES; i++) {
-		const struct svc_totals *t = &m->retired[i];
+		struct svc_totals t = m->retired[i];
 		struct onvm_stats_service *ss = &s->services[i];
 		unsigned int id;
 
@@ -143,12 +147,6 @@ update_services(struct mgr *m, struct onvm_stats_area *s)
 		n = i + 1;
 		snprintf(ss->name, sizeof(ss->name), "%s", sh->svc[i].name);
 		ss->instances = 0;
-		ss->rx = t->rx;
-		ss->tx = t->tx;
-		ss->dropped = t->dropped;
-		ss->rx_drop = t->rx_drop;
-		ss->tx_drop = t->tx_drop;
-		ss->processed = t->processed;
 		for (id = 0; id < ONVM_MAX_INSTANCES; id++) {
 			const struct onvm_inst *in = &sh->inst[id];
 
@@ -157,13 +155,14 @@ update_services(struct mgr *m, struct onvm_stats_area *s)
 				continue;
 			if (in->state == ONVM_INST_RUNNING || in->state == ONVM_INST_DRAINING)
 				ss->instances++;
-			ss->rx += in->c.rx;
-			ss->tx += in->c.tx;
-			ss->dropped += in->c.dropped;
-			ss->rx_drop += in->rx_drop;
-			ss->tx_drop += in->c.tx_drop;
-			ss->processed += in->c.processed;
+			totals_add(&t, in);
 		}
+		ss->rx = t.rx;
+		ss->tx = t.tx;
+		ss->dropped = t.dropped;
+		ss->rx_drop = t.rx_drop;
+		ss->tx_drop = t.tx_drop;
+		ss->processed = t.processed;
 	}
 	s->n_services = n;
 	for (i = 0, n = 0; i < ONVM_MAX_CHAINS; i++) {
