@@ -22,7 +22,7 @@ def mgr_pid(host: Any, name: str) -> str:
 def playbook(*args: str) -> dict[str, Any]:
     """ansible-playbook ARGS from the project directory, as molecule runs
     it but without colour (the recap is read as plain text): its return code,
-    output and the recap line of each host, by host name."""
+    output (stdout, then stderr) and the recap line of each host, by host name."""
     import os
     import subprocess
 
@@ -41,7 +41,8 @@ def playbook(*args: str) -> dict[str, Any]:
         in_recap = in_recap or line.startswith("PLAY RECAP")
         if in_recap and " : ok=" in line:
             recap[line.split()[0]] = line
-    return {"rc": out.returncode, "stdout": out.stdout, "recap": recap}
+    # (a failed task's message goes to stderr where molecule's Ansible settings say so)
+    return {"rc": out.returncode, "stdout": out.stdout + out.stderr, "recap": recap}
 
 
 def test_each_host_runs_its_manager_in_its_namespace(host: Any) -> None:
