@@ -17,7 +17,7 @@
 Also the idle manager's CPU share.  Prints a table and writes
 bench/results/chain.json.  Run as root after `scripts/setup.sh`:
 
-    .venv/bin/python bench/chain.py [--seconds 5] [--repeat 3]
+    .venv/bin/python -m bench.chain [--seconds 5] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -37,14 +37,12 @@ from typing import Any
 
 import docker
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kernel_chain import run_kernel_chain
-from results_io import report
-
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
-from onvm_lab.cpu import core_share
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess, binary
+from bench.kernel_chain import run_kernel_chain
+from bench.results_io import report
+from onvm.lab.cpu import core_share
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import REPO, ManagerProcess, binary
 
 VERSION = "0.1.0"
 # openNetVM v21.10 ported to DPDK 22.11, on these 2 cores (shared/MACHINE-FACTS.md)

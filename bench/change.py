@@ -2,7 +2,7 @@
 """Benchmark: what each day-2 change costs a running deployment.  Not a
 throughput figure: frames lost, and how long until the change is in effect.
 
-A host deployed by deploy.yml under names of its own (onvm_lab/deployment.py:
+A host deployed by deploy.yml under names of its own (src/onvm/lab/deployment.py:
 firewall -> forward on lab ports port0 -> port1, the scaler, its own Redis)
 gets one change after another, each made as an operator makes it: its
 group_vars file (or files/fw.rules) edited, then `ansible-playbook deploy.yml`
@@ -22,7 +22,7 @@ and per change: the play's wall time, and whether the next run (nothing
 edited) is 0 changed.  Target: 0 lost for every change that does not
 restart the manager; for those that do, loss and outage stated.
 
-    .venv/bin/python bench/change.py [--rate 1000]
+    .venv/bin/python -m bench.change [--rate 1000]
 """
 
 from __future__ import annotations
@@ -40,15 +40,12 @@ from typing import Any
 import docker
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from results_io import report
-
-from onvm_lab import traffic
-from onvm_lab.deployment import SERVICES, WEB, Deployment, recap
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.netns import VethPort
-from onvm_lab.single_host import VERSION
+from bench.results_io import report
+from onvm.lab import traffic
+from onvm.lab.deployment import SERVICES, WEB, Deployment, recap
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.netns import VethPort
+from onvm.lab.single_host import VERSION
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEADY_BASE, PROBE_BASE = 0, 10_000_000
@@ -203,7 +200,7 @@ def main() -> int:
         finally:
             d.remove()
             client.images.remove(NEW_TAG)
-    assert SERVICES and WEB  # the deployment's starting point (onvm_lab/deployment.py)
+    assert SERVICES and WEB  # the deployment's starting point (src/onvm/lab/deployment.py)
     hitless = [r for r in rows if not r["restarts_manager"]]
     checks = {
         "every play succeeded": all(r["ok"] for r in rows),

@@ -6,7 +6,7 @@ running (after undeploy.yml), and a re-run on the converged host
 (target: at most 30 s and 0 changed).  Prints both side by side and writes
 bench/results/deploy.json.
 
-    .venv/bin/python bench/deploy.py [--repeat 3]
+    .venv/bin/python -m bench.deploy [--repeat 3]
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import report
+from bench.results_io import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")

@@ -23,7 +23,7 @@ native/tools/core_rtt times a cache line's round trip between the two cpus:
 where the host has put the two vCPUs right now, which the raw link follows
 (all its work crosses cores) far more than the cross-host loop does.
 
-    .venv/bin/python bench/fabric.py [--seconds 5] [--repeat 3]
+    .venv/bin/python -m bench.fabric [--seconds 5] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kernel_chain import run_kernel_chain
-from results_io import report
-
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess, binary
+from bench.kernel_chain import run_kernel_chain
+from bench.results_io import report
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import REPO, ManagerProcess, binary
 
 
 def mpps_of(cmd: list[str], seconds: float) -> float:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: what a host deployed by deploy.yml (inventory/local: the
 manager, firewall -> forward, the scaler) costs when it has nothing to do,
-on a fresh deploy and after each event of its life (onvm_lab/lifecycle.py:
+on a fresh deploy and after each event of its life (src/onvm/lab/lifecycle.py:
 a burst, an NF started, scale-in, scale-out, an NF killed -9, a container
 restarted by Docker, the chain swapped, the manager restarted).  Not a
 throughput figure: the share of one core each process takes while idle.
@@ -11,7 +11,7 @@ fresh host and the host after the whole walk are also measured over
 --seconds (default 60) each, back to back, so the two compare.
 Target: manager + NFs + scaler under 3% of one core over a minute.
 
-    .venv/bin/python bench/idle.py [--seconds 60]
+    .venv/bin/python -m bench.idle [--seconds 60]
 
 The manager is restarted the way an operator does it on these machines
 (no systemd): it is stopped and deploy.yml is run again.  A deployment of
@@ -29,15 +29,12 @@ from typing import Any
 
 import docker
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from deploy import playbook
-from results_io import report
-
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view
-from onvm_lab import lifecycle
-from onvm_lab.netns import VethPort
-from onvm_scaler.config import load
+from bench.deploy import playbook
+from bench.results_io import report
+from onvm.lab import lifecycle
+from onvm.lab.netns import VethPort
+from onvm.scaler.config import load
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "local"

@@ -7,7 +7,7 @@ instances spread over instances/100 services; each decision asks for one
 service (one in ten not deployed yet, so the whole cluster is searched)
 from a random local host.  Deterministic for a given seed.
 
-    .venv/bin/python bench/placement.py [--hosts 1000] [--instances 10000] [--decisions 2000]
+    .venv/bin/python -m bench.placement [--hosts 1000] [--instances 10000] [--decisions 2000]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ survived and frames lost per fault, inputs fuzzed, bad inputs refused.
 With --lab it also runs the three-host lab (molecule test -s lab, whose
 last verify step loses a host).  Writes bench/results/reliability.json.
 
-    .venv/bin/python bench/reliability.py [--fuzz-seconds 20] [--lab]
+    .venv/bin/python -m bench.reliability [--fuzz-seconds 20] [--lab]
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from results_io import report
-
-from onvm_lab.manager import REPO
+from bench.results_io import report
+from onvm.lab.manager import REPO
 
 FILES = {
     "faults": [

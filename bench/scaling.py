@@ -13,7 +13,7 @@ instance; onvm-scaler watching.  Measured in one run:
     instances (bench/placement.py);
   - false scale events under bursts: firewall -> forward on the deploy's
     default policy, 10,000 frames at the sender's full rate every 2 s for
-    30 s (onvm_lab/bursts.py): every scale event counted is a false one.
+    30 s (src/onvm/lab/bursts.py): every scale event counted is a false one.
 With the three-host lab up and deployed (playbooks/lab_up.yml, then
 deploy.yml -i inventory/lab), also the remote reaction: an overload offered
 at lab2, whose NF cores are full, to the first packet processed by the
@@ -21,7 +21,7 @@ instance the scalers start on lab3 (the request crosses Redis to lab3's
 scaler, which starts it there).  Without the lab that figure is reported
 as not measured.  Writes bench/results/scaling.json.
 
-    .venv/bin/python bench/scaling.py [--repeat 3] [--lab-redis URL]
+    .venv/bin/python -m bench.scaling [--repeat 3] [--lab-redis URL]
 """
 
 from __future__ import annotations
@@ -39,21 +39,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import docker
 import redis
-from placement import measure
-from results_io import report
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
-from onvm_lab import bursts, scale_demo, traffic
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess
-from onvm_lab.netns import lab_ports
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION
+from bench.placement import measure
+from bench.results_io import report
+from onvm.lab import bursts, scale_demo, traffic
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import REPO, ManagerProcess
+from onvm.lab.netns import lab_ports
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import VERSION
 
 CAP = 2000
 FLOWS = "1000-60000"

@@ -7,7 +7,7 @@ gone: the mbuf pool's free count must equal its start and the manager's
 resident memory must not have grown; frames lost are counted.  Writes
 bench/results/soak.json.
 
-    .venv/bin/python bench/soak.py [--seconds 600]
+    .venv/bin/python -m bench.soak [--seconds 600]
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import sys
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import docker
-from results_io import report
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
-from onvm_lab import traffic
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess
-from onvm_lab.netns import lab_ports
-from onvm_lab.single_host import VERSION, wait_until
+from bench.results_io import report
+from onvm.lab import traffic
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import REPO, ManagerProcess
+from onvm.lab.netns import lab_ports
+from onvm.lab.single_host import VERSION, wait_until
 
 FLOWS = "1000-60000"
 RATE = 4000.0  # frames a second offered

@@ -40,7 +40,7 @@ look() {   # the deployment of command 1: $1 = frames sent so far; prints its ma
 	local pid share out
 	pid=$(mgr_pid)
 	[ -n "$pid" ] || { echo "readme: no manager of host local" >&2; exit 1; }
-	share=$(.venv/bin/python -c "from onvm_lab.cpu import core_share; print(round(100 * core_share([$pid], 5.0), 1))")
+	share=$(.venv/bin/python -c "from onvm.lab.cpu import core_share; print(round(100 * core_share([$pid], 5.0), 1))")
 	out=$(.venv/bin/onvm status --host local)
 	printf '%s\n' "$out" | grep '^chain web' >&2
 	echo "manager pid $pid, ${share}% of a core over 5 s" >&2

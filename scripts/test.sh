@@ -16,7 +16,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "ruff, mypy"
 ruff check .
 ruff format --check .
-mypy collections/onvm/plugins onvm_lab onvm_cli onvm_scaler onvm_nf native/nfs/pyfilter tests bench molecule/default/tests molecule/lab/tests
+mypy collections/onvm/plugins src native/nfs/pyfilter tests bench molecule/default/tests molecule/lab/tests
 step "ansible-lint (production profile)"
 ansible-lint -q
 step "pytest"

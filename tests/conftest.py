@@ -14,11 +14,11 @@ import docker
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
-from onvm_lab.deployment import Deployment
-from onvm_lab.figures import record
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import REPO, ManagerProcess
-from onvm_lab.redis_server import RedisServer
+from onvm.lab.deployment import Deployment
+from onvm.lab.figures import record
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import REPO, ManagerProcess
+from onvm.lab.redis_server import RedisServer
 
 _counter = itertools.count()
 
@@ -90,7 +90,7 @@ def reliability() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def deployment(tag: str, tmp_path: Any) -> Iterator[Deployment]:
-    """deploy.yml run for a host of its own (onvm_lab/deployment.py:
+    """deploy.yml run for a host of its own (src/onvm/lab/deployment.py:
     firewall -> forward on lab ports port0 -> port1, scaler, Redis);
     undeployed afterwards."""
     ensure_free(200)

@@ -13,10 +13,10 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlError
-from onvm_lab.hugepages import free_pages
-from onvm_lab.manager import ManagerProcess, binary, leftovers
-from onvm_lab.netns import lab_ports
-from onvm_lab.single_host import nf_spec
+from onvm.lab.hugepages import free_pages
+from onvm.lab.manager import ManagerProcess, binary, leftovers
+from onvm.lab.netns import lab_ports
+from onvm.lab.single_host import nf_spec
 
 
 def machine_net() -> str:

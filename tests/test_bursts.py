@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
-from onvm_lab import bursts
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
+from onvm.lab import bursts
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
 
 
 @pytest.mark.dataplane

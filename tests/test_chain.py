@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from onvm_lab import traffic
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.pktio import parse_range
-from onvm_lab.single_host import Chain, firewall_forward, wait_until
+from onvm.lab import traffic
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.pktio import parse_range
+from onvm.lab.single_host import Chain, firewall_forward, wait_until
 
 DPORTS = "1000-4999"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from onvm_lab import traffic
-from onvm_lab.deployment import SERVICES, WEB, Deployment, recap
-from onvm_lab.netns import VethPort
+from onvm.lab import traffic
+from onvm.lab.deployment import SERVICES, WEB, Deployment, recap
+from onvm.lab.netns import VethPort
 
 BAD_RULES = "default allow\ndeny udp dport 22\n"  # "proto" missing
 # (what, the group_vars it changes, what the refusal says, refused in the first play: before

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
-from onvm_lab.deployment import LOCAL, inventory_yaml
-from onvm_lab.manager import REPO, leftovers
+from onvm.lab.deployment import LOCAL, inventory_yaml
+from onvm.lab.manager import REPO, leftovers
 
 GOOD_SERVICES = {"firewall": {"image": "onvm/firewall:0.1.0", "instances": 1}}
 

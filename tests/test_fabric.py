@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
-from onvm_lab import traffic
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import VethPort, lab_ports
-from onvm_lab.pktio import frame, parse_range
-from onvm_lab.sh import run
-from onvm_lab.single_host import nf_spec, wait_until
+from onvm.lab import traffic
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.netns import VethPort, lab_ports
+from onvm.lab.pktio import frame, parse_range
+from onvm.lab.sh import run
+from onvm.lab.single_host import nf_spec, wait_until
 
 SPI = 42
 SOL_PACKET, PACKET_QDISC_BYPASS = 263, 20  # linux/socket.h, linux/if_packet.h
@@ -326,11 +326,7 @@ def test_packets_sent_into_a_cross_host_chain_again_start_with_a_fresh_ttl(built
     B's bounce into the chain again.  Each trip is a new one along the path
     (a fresh NSH TTL): the 1,024 packets in flight keep going round far past
     the 63 hops a TTL allows (they used to die there and the sender hung)."""
-    import os
-    import sys
-
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-    from fabric import cross_host
+    from bench.fabric import cross_host
 
     ensure_free(160)
     mpps = cross_host(1.0)

@@ -18,11 +18,11 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
-from onvm_lab import traffic
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import lab_ports
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION, nf_spec, wait_until
+from onvm.lab import traffic
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.netns import lab_ports
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import VERSION, nf_spec, wait_until
 
 from .test_scaling import running as running_of
 from .test_scaling import scaled_host

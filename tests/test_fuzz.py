@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import socket_path
-from onvm_lab.manager import REPO, ManagerProcess
-from onvm_lab.pktio import frame
+from onvm.lab.manager import REPO, ManagerProcess
+from onvm.lab.pktio import frame
 
 SECONDS = int(os.environ.get("ONVM_FUZZ_SECONDS", "20"))
 

@@ -19,10 +19,10 @@ import pytest
 import redis
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
-from onvm_lab.manager import REPO, ManagerProcess, binary
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
-from onvm_scaler import agent as agent_mod
+from onvm.lab.manager import REPO, ManagerProcess, binary
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
+from onvm.scaler import agent as agent_mod
 
 
 def agent(host: str, url: str) -> subprocess.Popen[bytes]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import find_header, stats_ffi
-from onvm_lab.cpu import core_share
-from onvm_lab.manager import ManagerProcess, binary
-from onvm_lab.netns import lab_ports
+from onvm.lab.cpu import core_share
+from onvm.lab.manager import ManagerProcess, binary
+from onvm.lab.netns import lab_ports
 
 
 @pytest.mark.dataplane

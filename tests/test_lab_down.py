@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from onvm_lab.deployment import VENV_BIN, inventory_yaml
-from onvm_lab.manager import REPO
-from onvm_lab.single_host import VERSION
+from onvm.lab.deployment import VENV_BIN, inventory_yaml
+from onvm.lab.manager import REPO
+from onvm.lab.single_host import VERSION
 
 
 def playbook(path: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""A host's life, in sequence (onvm_lab/lifecycle.py): after every event --
+"""A host's life, in sequence (src/onvm/lab/lifecycle.py): after every event --
 a burst, an NF started, scale-in, scale-out, an NF killed -9, a container
 restarted by Docker, the chain swapped, the manager restarted, the fabric
 peer gone -- the manager is idle again within a second (under 5% of a core;
@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
-from onvm_lab import lifecycle, scaler_proc
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import lab_ports
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION, wait_until
+from onvm.lab import lifecycle, scaler_proc
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.netns import lab_ports
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import VERSION, wait_until
 
 IDLE = 0.05  # share of a core: an idle manager uses ~0.01, a spinning one 1.0
 

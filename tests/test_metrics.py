@@ -13,12 +13,12 @@ from collections.abc import Callable
 
 import pytest
 
-from onvm_lab import traffic
-from onvm_lab.manager import REPO, ManagerProcess, binary
-from onvm_lab.netns import lab_ports
-from onvm_lab.promscrape import free_port, scrape
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
+from onvm.lab import traffic
+from onvm.lab.manager import REPO, ManagerProcess, binary
+from onvm.lab.netns import lab_ports
+from onvm.lab.promscrape import free_port, scrape
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
 
 SCALER = os.path.join(REPO, ".venv/bin/onvm-scaler")
 

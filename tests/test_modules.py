@@ -15,7 +15,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import statu
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
 from ansible_collections.onvm.nfv.plugins.modules import chain, manager, nf, onvm_info
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
-from onvm_lab.manager import binary, leftovers
+from onvm.lab.manager import binary, leftovers
 
 
 @pytest.fixture

@@ -35,10 +35,10 @@ from ansible_collections.onvm.nfv.plugins.module_utils.hugepages import read_poo
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon
 from ansible_collections.onvm.nfv.tests.unit.plugins.module_utils.fakesys import FakeTree
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.test_dpdk_bind_real import eth0_pci_address
-from onvm_lab.manager import REPO, binary, leftovers
-from onvm_lab.promscrape import free_port
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
+from onvm.lab.manager import REPO, binary, leftovers
+from onvm.lab.promscrape import free_port
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
 
 VENV = os.path.join(REPO, ".venv", "bin")
 PYTHON = os.path.join(VENV, "python")

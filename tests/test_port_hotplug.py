@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
-from onvm_lab import traffic
-from onvm_lab.deployment import WEB, Deployment, recap
-from onvm_lab.netns import VethPort
+from onvm.lab import traffic
+from onvm.lab.deployment import WEB, Deployment, recap
+from onvm.lab.netns import VethPort
 
 
 def ports_of(d: Deployment) -> list[str]:

@@ -1,4 +1,4 @@
-"""An NF written in Python (native/nfs/pyfilter, on onvm_nf's cffi binding of
+"""An NF written in Python (native/nfs/pyfilter, on onvm.nf's cffi binding of
 libonvm_nf), as a container like any other: in a chain it drops exactly
 the denied ports and passes the rest; at its limit the scaler starts a
 second instance of it and then every packet arrives."""
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
-from onvm_lab import traffic
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION, wait_until
+from onvm.lab import traffic
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import VERSION, wait_until
 
 from .test_scaling import CAP, Scaled, events, running, scaled_host
 

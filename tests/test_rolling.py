@@ -15,8 +15,8 @@ import pytest
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.modules import nf
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
-from onvm_lab import traffic
-from onvm_lab.single_host import VERSION, firewall_forward
+from onvm.lab import traffic
+from onvm.lab.single_host import VERSION, firewall_forward
 
 ALLOW_ALL = "default allow\n"
 DENY_1000S = "default allow\ndeny proto udp dport 1000-1999\n"

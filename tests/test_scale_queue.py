@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as sq
-from onvm_lab.redis_server import RedisServer
+from onvm.lab.redis_server import RedisServer
 
 T0 = 1_700_000_000_000
 

@@ -15,10 +15,10 @@ from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon
 from ansible_collections.onvm.nfv.plugins.modules import scaler
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
-from onvm_lab.manager import REPO, ManagerProcess
-from onvm_lab.promscrape import free_port
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
+from onvm.lab.manager import REPO, ManagerProcess
+from onvm.lab.promscrape import free_port
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
 
 BINARY = os.path.join(REPO, ".venv/bin/onvm-scaler")
 

@@ -17,14 +17,14 @@ from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
 from ansible_collections.onvm.nfv.plugins.modules import nf
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
-from onvm_lab import scaler_proc, traffic
-from onvm_lab.hugepages import ensure_free
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import VethPort, lab_ports
-from onvm_lab.promscrape import free_port, scrape
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import VERSION, wait_until
-from onvm_scaler.worker import LABEL_REQUEST
+from onvm.lab import scaler_proc, traffic
+from onvm.lab.hugepages import ensure_free
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.netns import VethPort, lab_ports
+from onvm.lab.promscrape import free_port, scrape
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import VERSION, wait_until
+from onvm.scaler.worker import LABEL_REQUEST
 
 CAP = 2000  # packets a second one slow instance takes
 FLOWS = "1000-60000"  # flows of 10 frames each: new flows keep coming

@@ -17,8 +17,8 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import socket_path
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.single_host import nf_spec
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.single_host import nf_spec
 
 CAP_SYS_NICE = 23  # linux/capability.h
 

@@ -6,14 +6,11 @@ manager's memory has not grown."""
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-from soak import checks_of, soak
+from bench.soak import checks_of, soak
 
 
 @pytest.mark.dataplane

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
-from onvm_lab import traffic
-from onvm_lab.manager import ManagerProcess
-from onvm_lab.netns import lab_ports
-from onvm_lab.single_host import nf_spec, wait_until
+from onvm.lab import traffic
+from onvm.lab.manager import ManagerProcess
+from onvm.lab.netns import lab_ports
+from onvm.lab.single_host import nf_spec, wait_until
 
 
 def rx_of(mgr: ManagerProcess, instance: int) -> int:

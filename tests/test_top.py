@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
-from onvm_lab import traffic
-from onvm_lab.manager import REPO, ManagerProcess, binary
-from onvm_lab.netns import lab_ports
-from onvm_lab.redis_server import RedisServer
-from onvm_lab.single_host import wait_until
+from onvm.lab import traffic
+from onvm.lab.manager import REPO, ManagerProcess, binary
+from onvm.lab.netns import lab_ports
+from onvm.lab.redis_server import RedisServer
+from onvm.lab.single_host import wait_until
 
 
 class Tmux:

@@ -26,7 +26,7 @@ site=$("$top/.venv/bin/python" -c 'import cffi, os; print(os.path.dirname(os.pat
 
 # what the image is made of: an image labelled with the same digest is left
 # as it is, without assembling its root (4 s of copying on every deploy)
-inputs=$( (sha256sum "$script" "$lib" "$top"/onvm_nf/*.py "$py" "$site"/_cffi_backend*.so "$0" \
+inputs=$( (sha256sum "$script" "$lib" "$top"/src/onvm/nf/*.py "$top"/src/onvm/__init__.py "$py" "$site"/_cffi_backend*.so "$0" \
 	"$here/image-build.sh"; echo "$py $stdlib $version") | sha256sum | cut -c1-64)
 have=$(docker image inspect -f '{{.Id}} {{index .Config.Labels "org.onvm.inputs"}}' "onvm/$nf:$version" \
 	2>/dev/null || true)
@@ -47,7 +47,7 @@ tar -C / --exclude=test --exclude=idlelib --exclude=tkinter --exclude=turtledemo
 	--exclude=lib2to3 --exclude=pydoc_data --exclude=site-packages --exclude=dist-packages \
 	-cf - "${stdlib#/}" | tar -C "$root" -xf -
 cp -r "$site/cffi" "$site/pycparser" "$site"/_cffi_backend*.so "$root/opt/onvm/py/"
-cp -r "$top/onvm_nf" "$root/opt/onvm/py/"
+mkdir -p "$root/opt/onvm/py/onvm" && cp -r "$top/src/onvm/nf" "$top/src/onvm/__init__.py" "$root/opt/onvm/py/onvm/"
 find "$root/opt/onvm/py" -name __pycache__ -prune -exec rm -rf {} +
 cp "$lib" "$root/usr/lib/onvm/"
 cp "$script" "$root/opt/onvm/nf.py"

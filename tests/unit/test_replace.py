@@ -1,4 +1,4 @@
-"""onvm_scaler.replace: which hosts are lost and which of their services
+"""onvm.scaler.replace: which hosts are lost and which of their services
 must be started again elsewhere (pure)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onvm_scaler.replace import LossTracker, missing
+from onvm.scaler.replace import LossTracker, missing
 
 
 def view(hosts: list[str], *insts: tuple[str, str]) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from onvm_scaler import agent
-from onvm_scaler.agent import main
+from onvm.scaler import agent
+from onvm.scaler.agent import main
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""onvm_scaler.config: the scaler's per-host JSON configuration (pure)."""
+"""onvm.scaler.config: the scaler's per-host JSON configuration (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import ServiceConf
-from onvm_scaler.config import ConfigError, Policy, ScalerConfig, Service, load, parse
+from onvm.scaler.config import ConfigError, Policy, ScalerConfig, Service, load, parse
 
 
 def good() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""onvm_scaler.detect: when a service is overloaded on a host, and when the
+"""onvm.scaler.detect: when a service is overloaded on a host, and when the
 cluster has an instance of it too many (pure: explicit times, no clock)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onvm_scaler.config import Policy
-from onvm_scaler.detect import Detector, at_limit
+from onvm.scaler.config import Policy
+from onvm.scaler.detect import Detector, at_limit
 
 # exact binary fractions throughout: no rounding at the window's edges
 POLICY = Policy(high=0.75, low=0.25, window=1.0, in_window=4.0)

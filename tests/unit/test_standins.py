@@ -1,4 +1,4 @@
-"""onvm_scaler.standins.wanted: which stand-ins for other hosts' instances
+"""onvm.scaler.standins.wanted: which stand-ins for other hosts' instances
 this host's manager needs, and the load each carries (pure)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onvm_scaler.standins import wanted
+from onvm.scaler.standins import wanted
 
 FABRIC = {"lab2": "port1", "lab3": "port2"}
 

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
-from onvm_lab import traffic
-from onvm_lab.netns import VethPort
-from onvm_lab.single_host import wait_until
+from onvm.lab import traffic
+from onvm.lab.netns import VethPort
+from onvm.lab.single_host import wait_until
 
 HOST = "mol"  # inventory/hosts.yml: beside a deployment of inventory/local
 
@@ -68,7 +68,7 @@ def test_onvm_info_through_ansible_reads_the_deployment() -> None:
     import os
     import subprocess
 
-    from onvm_lab.manager import REPO
+    from onvm.lab.manager import REPO
 
     env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "onvm_json"}
     env["ANSIBLE_CALLBACK_PLUGINS"] = os.path.join(REPO, "tests", "callback_plugins")

@@ -91,8 +91,8 @@ def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
     import redis
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view
-    from onvm_lab.scale_demo import lab_redis
-    from onvm_lab.single_host import wait_until
+    from onvm.lab.scale_demo import lab_redis
+    from onvm.lab.single_host import wait_until
 
     client = lab_redis("redis://198.18.0.1:6379/0")
     # the view wants the password roles/onvm_state made: without it, refused
@@ -118,10 +118,10 @@ def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
 def test_chain_across_the_three_hosts_delivers_what_the_firewall_passes() -> None:
     """In at lab1's port0, firewall on lab1, ids on lab2, forward on lab3, out of
     lab3's port1: every frame the firewall passes arrives once."""
-    from onvm_lab import traffic
-    from onvm_lab.netns import VethPort
-    from onvm_lab.promscrape import scrape
-    from onvm_lab.single_host import wait_until
+    from onvm.lab import traffic
+    from onvm.lab.netns import VethPort
+    from onvm.lab.promscrape import scrape
+    from onvm.lab.single_host import wait_until
 
     # what each host's scaler serves to Prometheus (on its management address)
     fw = ("onvm_instance_received_packets_total", "lab1", "firewall", "198.18.0.11")
@@ -152,7 +152,7 @@ def test_the_scaler_places_on_the_runner_with_room_and_drains_without_loss() -> 
     core, lab1 the most but runs no slow); re-running deploy.yml meanwhile
     changes nothing and keeps it; then every frame arrives; under a light
     load it is drained and stopped without losing a frame."""
-    from onvm_lab import scale_demo
+    from onvm.lab import scale_demo
 
     def redeploy() -> dict[str, object]:
         out = playbook("deploy.yml", "-i", "inventory/lab")
@@ -220,7 +220,7 @@ def test_lab_up_again_on_the_deployed_lab_changes_nothing() -> None:
     import subprocess
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view
-    from onvm_lab.scale_demo import lab_redis
+    from onvm.lab.scale_demo import lab_redis
 
     def managers() -> dict[str, str]:
         out = {}
@@ -314,9 +314,9 @@ def test_a_lost_host_leaves_the_view_its_stand_ins_stop_and_its_share_is_placed_
     import time
 
     from ansible_collections.onvm.nfv.plugins.module_utils import global_view, onvm_ctl, scale_queue
-    from onvm_lab import scale_demo
-    from onvm_lab.figures import record
-    from onvm_lab.single_host import wait_until
+    from onvm.lab import scale_demo
+    from onvm.lab.figures import record
+    from onvm.lab.single_host import wait_until
 
     r = scale_demo.lab_redis("redis://198.18.0.1:6379/0")
     assert wait_until(lambda: scale_demo.slow_instances(r) == {"lab2": 1, "lab3": 1}, 60)

@@ -1,4 +1,4 @@
-"""pyfilter: an NF in Python (onvm_nf, the cffi binding of libonvm_nf).
+"""pyfilter: an NF in Python (onvm.nf, the cffi binding of libonvm_nf).
 Drops UDP packets to the denied destination ports, passes the rest on its
 chain; with --rate, takes at most that many packets a second (a stand-in
 for heavier per-packet work, to watch the scaler scale it out).
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from onvm_nf import DROP, NEXT, NF
+from onvm.nf import DROP, NEXT, NF
 
 
 def ports(text: str) -> range:

@@ -8,7 +8,7 @@ native/include/onvm/onvm_stats.h) and publishes a heartbeat, the host's free
 cores and each instance's rates in Redis.  With a --config (written by
 roles/onvm_scaler) it also:
   - finds services whose instances here are all at their limit for a window
-    (onvm_scaler.detect), places a new instance (module_utils/placement.py:
+    (onvm.scaler.detect), places a new instance (module_utils/placement.py:
     this host first, then hosts that run the service, most free cores) and
     queues the request on the chosen host's Redis Stream;
   - finds services with an instance too many and, when the least loaded one
@@ -16,9 +16,9 @@ roles/onvm_scaler) it also:
   - keeps the manager's stand-ins for other hosts' instances current (a
     lost host's are drained: no new or old flow goes there);
   - when a host it saw is lost, starts again elsewhere the instances of
-    services that fell under their cluster minimum (onvm_scaler.replace);
+    services that fell under their cluster minimum (onvm.scaler.replace);
   - re-places requests queued on hosts that died;
-  - serves its own stream in a worker thread (onvm_scaler.worker).
+  - serves its own stream in a worker thread (onvm.scaler.worker).
 No manager, no heartbeat: the host drops out of the view.  Redis down: it
 logs, backs off, reconnects.
 """

@@ -16,6 +16,8 @@ from rich.text import Text
 
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 
+from .errors import redis_error
+
 EVENTS = 8  # newest scale events shown
 
 
@@ -84,8 +86,6 @@ def frame(view: dict[str, Any], events: list[dict[str, str]], url: str) -> Group
 
 
 def run(url: str, interval: float = 1.0, password_file: str | None = None) -> int:
-    from .main import redis_error
-
     try:
         r = global_view.connect(url, password_file, socket_timeout=3, socket_connect_timeout=2)
     except OSError as e:

@@ -1,7 +1,7 @@
 """Put back what a restarted manager forgot: the chains of this host (the
 inventory's, from the scaler's config, exactly as the chain module sets
 them) and the services they name.  Stand-ins follow from the chains
-(onvm_scaler.standins); NF instances come back by themselves (their
+(onvm.scaler.standins); NF instances come back by themselves (their
 containers' restart policy).  Only chains the manager does not have are
 set: one it has otherwise is the chain module's doing (a re-deploy sets the
 new chains before the scaler gets its new config), never undone here."""

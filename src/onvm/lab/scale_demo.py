@@ -12,7 +12,7 @@ instance; lab2 and lab3 run one each.
      flows; its flows stay a while, then move) and stops it -- and every
      frame of the light load arrives.
 
-    python -m onvm_lab.scale_demo [--redis URL] [--redis-password-file FILE] [--json FILE]
+    python -m onvm.lab.scale_demo [--redis URL] [--redis-password-file FILE] [--json FILE]
 
 Prints a timeline from the global view (instances, delivered and dropped
 packets a second) and the placements; exits 1 if a step did not happen.

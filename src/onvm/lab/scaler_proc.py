@@ -18,7 +18,7 @@ SCALER = os.path.join(REPO, ".venv/bin/onvm-scaler")
 def start(
     host: str, redis_url: str, config: dict[str, Any], where: Path, metrics_port: int | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start an agent for ``host`` with ``config`` (onvm_scaler/config.py's
+    """Start an agent for ``host`` with ``config`` (src/onvm/scaler/config.py's
     JSON); its log is ``where``/scaler.log.  Stop it with terminate()."""
     path = where / "scaler.json"
     path.write_text(json.dumps({"host": host, **config}))

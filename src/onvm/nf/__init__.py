@@ -1,6 +1,6 @@
 """Network functions in Python: libonvm_nf's burst API through cffi.
 
-    from onvm_nf import NF, DROP
+    from onvm.nf import NF, DROP
 
     def handle(packets):                    # a burst: list of memoryviews
         return [DROP if p[23] == 6 else NEXT for p in packets]   # or None: all NEXT
@@ -45,7 +45,12 @@ int onvm_nf_service_id(const struct onvm_nf *nf, const char *name);
 LIB_PATHS = (
     os.environ.get("ONVM_NF_LIB", ""),
     "/usr/lib/onvm/libonvm_nf_burst.so",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "libonvm_nf_burst.so"),
+    # a checkout (src/onvm/nf/ -> the top of the tree)
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+        "build",
+        "libonvm_nf_burst.so",
+    ),
 )
 
 Handler = Callable[[list[memoryview]], Sequence[int] | None]

@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 
-from onvm_lab.single_host import wait_until
+from onvm.lab.single_host import wait_until
 
 
 class RedisServer:

@@ -13,7 +13,8 @@ from typing import Any
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, socket_path
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the checkout this package runs from (src/onvm/lab/ -> the top of the tree)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.environ.get("ONVM_BUILD_DIR", os.path.join(REPO, "build"))
 
 

@@ -2,7 +2,7 @@
 lab veths, firewall -> forward as NF containers, 10,000 frames pushed
 through the chain and counted at the far end.
 
-    sudo .venv/bin/python -m onvm_lab.demo [--frames N]
+    sudo .venv/bin/python -m onvm.lab.demo [--frames N]
 """
 
 from __future__ import annotations

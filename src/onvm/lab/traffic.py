@@ -24,7 +24,7 @@ class Receiver:
         cmd = port.ns.exec_args(
             sys.executable,
             "-m",
-            "onvm_lab.pktio",
+            "onvm.lab.pktio",
             "recv",
             "--iface",
             port.peer,
@@ -79,7 +79,7 @@ def send(
     cmd = port.ns.exec_args(
         sys.executable,
         "-m",
-        "onvm_lab.pktio",
+        "onvm.lab.pktio",
         "send",
         "--iface",
         port.peer,

@@ -1,7 +1,7 @@
 """Send and count test frames on a lab interface (run inside its namespace).
 
-    python -m onvm_lab.pktio send --iface IF --count N [--dports 1000-4999] [--rate PPS]
-    python -m onvm_lab.pktio recv --iface IF --out FILE [--seqs]
+    python -m onvm.lab.pktio send --iface IF --count N [--dports 1000-4999] [--rate PPS]
+    python -m onvm.lab.pktio recv --iface IF --out FILE [--seqs]
 
 Frames are Ethernet/IPv4/UDP, 64 bytes on the wire, carrying a marker and a
 sequence number; the receiver counts only marked frames, and how many were

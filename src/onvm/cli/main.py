@@ -1,4 +1,4 @@
-"""onvm: look at a host's data plane and push lab traffic through it.
+"""onvm: look at a host's data plane and at the global view.
 
 onvm status [--host local]              ports, NF instances, chains, pool
 onvm cluster [--redis URL] [--redis-password-file FILE]
@@ -6,8 +6,8 @@ onvm cluster [--redis URL] [--redis-password-file FILE]
 onvm top [--redis URL] [--redis-password-file FILE]
                                         the same, live, with scale events
 (the password roles/onvm_state made: /var/lib/onvm-redis/password)
-onvm send [--host local] [--port 0] [--count 10000] [--dports 1000-4999]
-                                        frames into a lab port's namespace
+
+Lab traffic (frames into a lab port) is `onvm-lab send`: a lab-only tool.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ import redis
 from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
-from onvm_lab import traffic
-from onvm_lab.netns import VethPort
 
-PASSWORD_FILE = global_view.DEFAULT_PASSWORD_FILE
+from .errors import PASSWORD_FILE, redis_error
 
 
 def _table(rows: list[list[Any]], head: list[str]) -> str:
@@ -110,14 +108,6 @@ def status(host: str) -> int:
     return 0
 
 
-def redis_error(url: str, e: Exception) -> str:
-    """What went wrong reaching the view, and what to do about a password."""
-    hint = ""
-    if isinstance(e, redis.AuthenticationError) or "NOAUTH" in str(e):
-        hint = " (the deploy's Redis wants its password: --redis-password-file %s)" % PASSWORD_FILE
-    return "global view at %s: %s%s" % (url, e, hint)
-
-
 def cluster(url: str, password_file: str | None = None) -> int:
     try:
         r = global_view.connect(url, password_file, socket_timeout=3)
@@ -168,16 +158,6 @@ def cluster(url: str, password_file: str | None = None) -> int:
     return 0
 
 
-def send(host: str, port: int, count: int, dports: str, rate: float) -> int:
-    try:
-        result = traffic.send(VethPort.of(host, port), count, dports=dports, rate=rate)
-    except RuntimeError as e:
-        print("onvm: %s" % e, file=sys.stderr)
-        return 1
-    print(result.stdout.read().decode().strip() if result.stdout else "")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="onvm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -193,12 +173,6 @@ def main(argv: list[str] | None = None) -> int:
             "--redis-password-file", metavar="FILE", help="the Redis password (%s)" % PASSWORD_FILE
         )
     tp.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1)")
-    se = sub.add_parser("send", help="send marked UDP frames into a lab port (from its namespace)")
-    se.add_argument("--host", default="local")
-    se.add_argument("--port", type=int, default=0, help="lab port index (default 0)")
-    se.add_argument("--count", type=int, default=10_000)
-    se.add_argument("--dports", default="1000-4999", help="UDP destination port or range, cycled")
-    se.add_argument("--rate", type=float, default=100_000, help="frames per second at most")
     args = ap.parse_args(argv)
     if args.cmd == "status":
         return status(args.host)
@@ -210,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import top  # deferred: the other commands do not need rich
 
         return top.run(args.redis, args.interval, args.redis_password_file)
-    return send(args.host, args.port, args.count, args.dports, args.rate)
+    return 1  # argparse allows no other command
 
 
 if __name__ == "__main__":
