@@ -19,38 +19,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     scaler_config,
 )
 
-DOCUMENTATION = r"""
-name: config_errors
-short_description: List what is wrong with onvm_services and onvm_chains
-version_added: "0.1.0"
-description:
-  - Returns a list of messages, each naming the bad key (an unknown service in a chain, a negative or absurd
-    instance count, a missing image name, a chain that loops, ...); empty when the declaration is valid.
-positional: chains
-options:
-  _input:
-    description: The onvm_services mapping.
-    type: dict
-    required: true
-  chains:
-    description: The onvm_chains mapping.
-    type: dict
-    required: false
-"""
-
-EXAMPLES = r"""
-- name: Check the declaration before touching any host
-  ansible.builtin.assert:
-    that: onvm_services | onvm.nfv.config_errors(onvm_chains) | length == 0
-    fail_msg: "{{ onvm_services | onvm.nfv.config_errors(onvm_chains) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: Error messages, empty if the declaration is valid.
-  type: list
-  elements: str
-"""
+# Each filter's documentation is <filter name>.yml next to this file (ansible-doc -t filter onvm.nfv.<name>).
 
 
 class FilterModule:

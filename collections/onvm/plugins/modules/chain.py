@@ -16,11 +16,26 @@ description:
   - Chains change on the fly and atomically; packets already inside a chain finish it, none is lost.
   - Every declared chain is checked by the manager before anything changes; a chain naming an unknown service
     or port fails with the manager's message.
+extends_documentation_fragment:
+  - onvm.nfv.onvm
+  - onvm.nfv.onvm.runtime_dir
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The declared chains are checked against the manager's services and ports in check mode too.
+  diff_mode:
+    support: partial
+    details:
+      - The diff shows the manager's chains before and after. The stand-ins of O(remotes) are not in it;
+        RV(remotes_set) and RV(remotes_deleted) list them.
+      - A chain's C(spi), which the manager assigns, shows as removed from every declared chain that does not
+        give one.
+  idempotent:
+    support: full
 options:
-  host:
-    description: The onvm host.
-    type: str
-    required: true
   chains:
     description:
       - Chains by name. Each has C(services) (list of service names, in order), optional C(match) (keys
@@ -40,10 +55,6 @@ options:
     description: Remove chains the manager has that are not in O(chains).
     type: bool
     default: true
-  runtime_dir:
-    description: DPDK runtime directory of the host.
-    type: path
-    default: /var/run/dpdk
 author:
   - onvm engineers (@onvm)
 """

@@ -28,6 +28,24 @@ description:
     (C(net_tap) creates its own) and is refused when it carries routes or addresses outside 198.18.0.0/15.
 author:
   - onvm engineers (@onvm)
+extends_documentation_fragment:
+  - onvm.nfv.onvm.system_roots
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Refusals happen in check mode too.
+  diff_mode:
+    support: full
+    details:
+      - Shows the device's driver before and after.
+  idempotent:
+    support: full
+    details:
+      - A device already bound to O(driver), or with O(state=unbound) not bound to a DPDK driver, is left as
+        it is; a O(vdev) changes nothing on the host.
 options:
   device:
     description:
@@ -55,21 +73,6 @@ options:
       - A DPDK virtual device as EAL's C(--vdev) takes it, for example
         C(net_af_packet0,iface=veth0,framecnt=8192).
     type: str
-  sysfs_root:
-    description: Where sysfs is mounted. Only tests change it.
-    type: path
-    default: /sys
-  procfs_root:
-    description: Where procfs is mounted (C(net/route), C(net/ipv6_route)). Only tests change it.
-    type: path
-    default: /proc
-attributes:
-  check_mode:
-    description: Reports what would change and changes nothing; refusals happen in check mode too.
-    support: full
-  diff_mode:
-    description: Shows the device's driver before and after.
-    support: full
 notes:
   - Needs root on the managed host.
   - Addresses are read in the network namespace the module runs in.

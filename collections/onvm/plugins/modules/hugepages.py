@@ -22,6 +22,22 @@ description:
     (they become surplus pages and are freed when released).
 author:
   - onvm engineers (@onvm)
+extends_documentation_fragment:
+  - onvm.nfv.onvm.system_roots
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Shows the count, the mount and the persistence files before and after.
+  idempotent:
+    support: full
+    details:
+      - Two deployments that each set their own exact O(count) on one pool change it on every run; use
+        O(at_least) there.
 options:
   count:
     description:
@@ -70,25 +86,10 @@ options:
       - V(false) changes the live state only and leaves existing persistence files alone.
     type: bool
     default: true
-  sysfs_root:
-    description: Where sysfs is mounted. Only tests change it.
-    type: path
-    default: /sys
-  procfs_root:
-    description: Where procfs is mounted (C(meminfo), C(mounts)). Only tests change it.
-    type: path
-    default: /proc
   etc_root:
     description: The directory holding C(sysctl.d/) and C(fstab). Only tests change it.
     type: path
     default: /etc
-attributes:
-  check_mode:
-    description: Reports what would change and changes nothing.
-    support: full
-  diff_mode:
-    description: Shows the count, the mount and the persistence files before and after.
-    support: full
 notes:
   - Needs root on the managed host.
   - Pages of 1G are best reserved at boot; at run time the kernel often cannot find 1G of contiguous memory.

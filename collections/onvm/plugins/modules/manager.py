@@ -33,12 +33,30 @@ description:
   - Any other change of the manager's configuration (memory, mbufs, core, a port removed, reordered or a PCI
     device added, or any change under systemd) restarts it; the host's NFs stop with it and traffic stops
     until they are started again. RV(restart) and the diff say which it is.
+extends_documentation_fragment:
+  - onvm.nfv.onvm
+  - onvm.nfv.onvm.runtime_dir
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - Under systemd (O(supervisor=systemd), or O(supervisor=auto) where systemd is PID 1), a changed
+        configuration of a running manager is not foreseen - check mode reports no change and runs no
+        C(onvm-mgr --check), while a real run rewrites the unit and restarts the manager.
+      - Elsewhere the new configuration of a running manager is checked (C(onvm-mgr --check)) and refused in
+        check mode as in a real run.
+  diff_mode:
+    support: partial
+    details:
+      - The diff shows whether the manager runs and its configuration, before and after.
+      - Under systemd a changed configuration of a running manager is not in it (see check_mode).
+  idempotent:
+    support: partial
+    details:
+      - O(state=restarted) restarts the manager, and reports a change, on every run.
 options:
-  host:
-    description: Name of the onvm host (1-31 characters of C([A-Za-z0-9_.-])); names the DPDK file prefix,
-      control socket and stats file.
-    type: str
-    required: true
   state:
     description: Whether the manager should run.
     type: str
@@ -79,10 +97,6 @@ options:
     description: Seconds after which an idle flow is forgotten.
     type: int
     default: 10
-  runtime_dir:
-    description: DPDK runtime directory (the control socket is C(<runtime_dir>/onvm-<host>/onvm.sock)).
-    type: path
-    default: /var/run/dpdk
   huge_dir:
     description: hugetlbfs mount to use; the system's when unset.
     type: path

@@ -26,11 +26,32 @@ description:
     file, attaches to nothing and exits). A refusal fails the task before anything is started or stopped.
   - Uses the Docker SDK for Python (the C(docker) package) to run instances, and the docker CLI for the
     option check.
+extends_documentation_fragment:
+  - onvm.nfv.onvm
+  - onvm.nfv.onvm.runtime_dir
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode too, the image checks the options and the files they name (C(docker run --rm IMAGE
+        --check ...), attached to nothing); nothing is started or stopped.
+      - A file under O(files) that an earlier task of the same check-mode run would change is foreseen through
+        O(file_digests).
+      - RV(instances) is empty in check mode.
+  diff_mode:
+    support: partial
+    details:
+      - The diff lists the instances' containers before and after, and under C(old_configuration) those
+        replaced for running another configuration; it does not show which setting (image, arguments, cores,
+        file contents) differs.
+  idempotent:
+    support: full
+    details:
+      - A count between O(instances) and O(max_instances) is the scaler's; a run that finds it there changes
+        nothing.
 options:
-  host:
-    description: The onvm host whose manager the instances attach to.
-    type: str
-    required: true
   service:
     description: Service name the instances register as.
     type: str
@@ -96,10 +117,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  runtime_dir:
-    description: DPDK runtime directory of the host.
-    type: path
-    default: /var/run/dpdk
   huge_dir:
     description: hugetlbfs mount bound into the containers.
     type: path

@@ -13,15 +13,13 @@ description:
   - Reads the manager's control socket (status, NFs, services, chains) and its stats area (per-port and
     per-instance counters, mbuf pool), through the same code the scaler uses.
   - Changes nothing. When no manager runs, returns C(running=false) rather than failing.
+extends_documentation_fragment:
+  - onvm.nfv.onvm
+  - onvm.nfv.onvm.runtime_dir
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.info_module
+  - onvm.nfv.attributes.actiongroup_onvm
 options:
-  host:
-    description: The onvm host.
-    type: str
-    required: true
-  runtime_dir:
-    description: DPDK runtime directory of the host.
-    type: path
-    default: /var/run/dpdk
   stats_file:
     description: Stats area of the manager; C(/dev/shm/onvm-<host>.stats) when unset.
     type: path

@@ -16,11 +16,23 @@ description:
   - Idempotent; a changed configuration restarts it.
   - Before starting it, checks that the Redis of O(redis) answers PING (with the password of
     O(redis_password_file)) and fails with what is wrong (down, wants a password, refused it) otherwise.
+extends_documentation_fragment:
+  - onvm.nfv.onvm
+  - onvm.nfv.attributes
+  - onvm.nfv.attributes.actiongroup_onvm
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - The O(config) file is compared as it is on the host - a new one that an earlier task of the same
+        check-mode run would write is not foreseen, and a O(config) that does not exist yet fails the task.
+      - A O(redis_password_file) that does not exist yet counts as a change, and Redis is then not checked
+        (a real run checks it).
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
 options:
-  host:
-    description: The onvm host the agent serves.
-    type: str
-    required: true
   redis:
     description: Redis URL of the global view.
     type: str
