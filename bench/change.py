@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import yaml
 
 from bench.results_io import report
-from onvm.lab import traffic
+from onvm.lab import bursts, traffic
 from onvm.lab.deployment import SERVICES, WEB, Deployment, recap
 from onvm.lab.hugepages import ensure_free
 from onvm.lab.netns import VethPort
@@ -181,8 +180,7 @@ def main() -> int:
             "instances": 1,
             "args": ["--deny", "3800-3899"],
         }
-        vars_now["onvm_scaling"] = dict(yaml.safe_load(open(os.path.join(REPO, "group_vars", "all.yml")))
-                                        ["onvm_scaling"])  # fmt: skip
+        vars_now["onvm_scaling"] = bursts.deploy_policy()
         d.write_vars(vars_now)
         try:
             first = d.run("deploy.yml")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The collection as users get it: `ansible-galaxy collection build`, installed
 # into a clean venv (ansible-core and the collection's requirements.txt, nothing
-# of this project's venv), then deploy.yml's plays run against inventory/local
-# with that install as the only onvm.nfv there is, and undeploy.yml after.
+# of this project's venv), then its playbooks onvm.nfv.deploy and
+# onvm.nfv.undeploy (roles, defaults and all from the install) run against
+# inventory/local with that install as the only onvm.nfv there is.
 # Under names of its own (host gal, its own Redis, metrics port and manager
 # cpu): a deployment of inventory/local (README command 1) may be running.
 set -euo pipefail
@@ -11,7 +12,7 @@ work=$(mktemp -d /tmp/onvm-galaxy.XXXXXX)
 deployed=0
 finish() {
 	# whatever happened, leave this machine as it was
-	[ "$deployed" = 0 ] || run undeploy.yml >/dev/null 2>&1 || true
+	[ "$deployed" = 0 ] || run onvm.nfv.undeploy >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap finish EXIT
@@ -30,15 +31,15 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q -r "$work/collections/ansible_collections/onvm/nfv/requirements.txt" 2>&1 |
 	grep -v '^WARNING: Location' || true
 
-# The plays run from $work: no ansible.cfg and no collections/ next to them
-# but the install; the roles and group_vars are the project's.
-cp "$top/deploy.yml" "$top/undeploy.yml" "$work/"
-ln -s "$top/group_vars" "$work/group_vars"
-ln -s "$top/files" "$work/files"
-export ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_ROLES_PATH="$top/roles" ANSIBLE_NOCOLOR=1
+# The plays run from $work: no ansible.cfg and no collections/ there but the
+# install.  What is not in the collection yet: the checkout the data plane and
+# images are built from (onvm_src_dir, with the services' files) and the
+# scaler's venv.
+export ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_NOCOLOR=1
 found=$("$work/venv/bin/ansible-galaxy" collection list onvm.nfv 2>/dev/null | grep -c '^onvm\.nfv ' || true)
 [ "$found" = 1 ] || { echo "galaxy_check: onvm.nfv is not (only) the installed one" >&2; exit 1; }
 "$work/venv/bin/ansible-doc" onvm.nfv.nf >/dev/null
+"$work/venv/bin/ansible-doc" -t role onvm.nfv.onvm_manager >/dev/null
 
 beside='{"onvm_host": "gal", "onvm_manager": {"core": 1, "mem_mb": 64}, "onvm_state_port": 6391,
  "onvm_state_dir": "/var/lib/onvm-redis-gal", "onvm_scaler_redis": "redis://127.0.0.1:6391/0",
@@ -46,15 +47,15 @@ beside='{"onvm_host": "gal", "onvm_manager": {"core": 1, "mem_mb": 64}, "onvm_st
 run() {
 	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_src_dir=$top" -e "$beside" "$@"
 }
-log "deploy.yml with the installed collection"
+log "onvm.nfv.deploy from the installed collection"
 deployed=1
-run deploy.yml | tee "$work/deploy.log" | grep -E '^(PLAY RECAP|localhost )' || true
+run onvm.nfv.deploy | tee "$work/deploy.log" | grep -E '^(PLAY RECAP|localhost )' || true
 grep -qE '^localhost .* failed=0' "$work/deploy.log" || { cat "$work/deploy.log"; exit 1; }
 log "the manager answers and the NFs run"
 "$top/.venv/bin/onvm" status --host gal > "$work/status"
 head -1 "$work/status"
 grep -qE '^[0-9]+ +[a-z]+ +running' "$work/status" || { cat "$work/status"; exit 1; }
-log "undeploy.yml"
-run undeploy.yml | grep -E '^localhost ' || true
+log "onvm.nfv.undeploy"
+run onvm.nfv.undeploy | grep -E '^localhost ' || true
 deployed=0
 log "ok"

@@ -1,5 +1,5 @@
 """Bursts do not scale; overload does.  A firewall -> forward chain with its
-scaler on the deploy's default policy (group_vars/all.yml): bursts of
+scaler on the deploy's default policy (collections/onvm/playbooks/group_vars/all.yml): bursts of
 10,000 frames at the sender's full rate, every 2 s for 30 s, are absorbed
 (no frame lost to a full ring) and start nothing.  A sustained overload
 scales out once and does not flap (tests/test_scaling.py: the slow NF).

@@ -151,7 +151,7 @@ def stats_header(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "  tasks:\n"
         "    - name: Install it\n"
         "      ansible.builtin.include_role:\n"
-        "        name: onvm_host\n"
+        "        name: onvm.nfv.onvm_host\n"
         "        tasks_from: stats_header\n"
     )
     rc, doc = playbook(play, {"onvm_src_dir": REPO})  # installs it, or finds it installed

@@ -53,7 +53,9 @@ def _imports(name: str, path: Path) -> set[str]:
 
 
 MODULES = _modules()
-GRAPH = {name: {m for m in _imports(name, path) if m in MODULES and m != name} for name, path in MODULES.items()}
+GRAPH = {
+    name: {m for m in _imports(name, path) if m in MODULES and m != name} for name, path in MODULES.items()
+}
 
 
 def _is(name: str, prefixes: tuple[str, ...]) -> bool:
@@ -98,6 +100,6 @@ def test_nothing_edits_sys_path() -> None:
     for root in ("src", "tests", "bench", "collections/onvm", "molecule", "native", "scripts"):
         for path in (TOP / root).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
-            if "sys.path.insert" in text.replace("sys.path.insert\" in", "") or "sys.path.append" in text:
+            if "sys.path.insert" in text.replace('sys.path.insert" in', "") or "sys.path.append" in text:
                 hits.append(os.path.relpath(path, TOP))
     assert [h for h in hits if not h.endswith("test_package_shape.py")] == []

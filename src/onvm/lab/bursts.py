@@ -47,8 +47,9 @@ def send_bursts(
 
 
 def deploy_policy() -> dict[str, float]:
-    """The scaling policy deploy.yml gives a host by default (group_vars/all.yml)."""
-    with open(os.path.join(REPO, "group_vars", "all.yml"), encoding="utf-8") as f:
+    """The scaling policy deploy.yml gives a host by default (the collection's
+    playbooks/group_vars/all.yml)."""
+    with open(os.path.join(REPO, "collections/onvm/playbooks/group_vars/all.yml"), encoding="utf-8") as f:
         policy: dict[str, float] = yaml.safe_load(f)["onvm_scaling"]
     return policy
 
