@@ -129,7 +129,7 @@ def test_a_host_that_stops_cleanly_leaves_at_once_and_is_not_lost(
 def test_the_agent_authenticates_with_its_password_file(
     managers: Callable[..., ManagerProcess], tag: str, tmp_path: Any
 ) -> None:
-    """A Redis with a password (as roles/onvm_state starts it): without the
+    """A Redis with a password (as onvm.nfv.onvm_state starts it): without the
     password nothing is read; the agent, given its file, heartbeats into it."""
     server = RedisServer(20000 + (int(tag) + 7) % 20000, password="pw-" + tag).start()
     mgr = managers()

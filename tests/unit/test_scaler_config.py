@@ -329,7 +329,7 @@ def test_malformed_chains_are_refused(chains: Any, message: str) -> None:
 
 
 def test_what_the_role_writes_is_what_the_daemon_reads() -> None:
-    """roles/onvm_scaler writes filter onvm.nfv.scaler_config's output; the
+    """onvm.nfv.onvm_scaler writes filter onvm.nfv.scaler_config's output; the
     daemon parses it: services, fabric and this host's chains survive."""
     from ansible_collections.onvm.nfv.plugins.module_utils.config import scaler_config
 

@@ -95,7 +95,7 @@ def test_global_view_lists_the_three_hosts_and_every_instance() -> None:
     from onvm.lab.single_host import wait_until
 
     client = lab_redis("redis://198.18.0.1:6379/0")
-    # the view wants the password roles/onvm_state made: without it, refused
+    # the view wants the password onvm.nfv.onvm_state made: without it, refused
     with pytest.raises(redis.AuthenticationError):
         global_view.view(redis.Redis.from_url("redis://198.18.0.1:6379/0", socket_timeout=3))
     want = {"firewall": ["lab1"], "forward": ["lab3"], "ids": ["lab2"], "slow": ["lab2", "lab3"]}

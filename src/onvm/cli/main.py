@@ -5,7 +5,7 @@ onvm cluster [--redis URL] [--redis-password-file FILE]
                                         the global view: hosts, instances, rates
 onvm top [--redis URL] [--redis-password-file FILE]
                                         the same, live, with scale events
-(the password roles/onvm_state made: /var/lib/onvm-redis/password)
+(the password onvm.nfv.onvm_state made: /var/lib/onvm-redis/password)
 
 Lab traffic (frames into a lab port) is `onvm-lab send`: a lab-only tool.
 """

@@ -59,7 +59,7 @@ class VethPort:
 
     @classmethod
     def of(cls, host: str, index: int) -> VethPort:
-        """Lab port ``index`` of ``host``, named as roles/onvm_host/tasks/lab_ports.yml
+        """Lab port ``index`` of ``host``, named as collections/onvm/roles/onvm_host/tasks/lab_ports.yml
         names it: ov<host><i> <-> ovp<host><i> in namespace onvm-<host>-n<i>."""
         return cls(
             "ov%s%d" % (host, index), "ovp%s%d" % (host, index), Namespace("onvm-%s-n%d" % (host, index))

@@ -165,7 +165,7 @@ def rule_choice(event: dict[str, Any], service: str = "slow") -> str | None:
 
 
 def lab_redis(url: str, password_file: str | None = global_view.LAB_PASSWORD_FILE) -> Any:
-    """The deployed view's Redis, with the password roles/onvm_state made
+    """The deployed view's Redis, with the password onvm.nfv.onvm_state made
     (when there is one)."""
     if password_file and not os.path.exists(password_file):
         password_file = None

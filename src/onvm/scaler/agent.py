@@ -6,7 +6,7 @@ current, scales its services out and in, and serves its scale queue.
 Every interval it reads the host's stats area (through cffi, the layout of
 native/include/onvm/onvm_stats.h) and publishes a heartbeat, the host's free
 cores and each instance's rates in Redis.  With a --config (written by
-roles/onvm_scaler) it also:
+onvm.nfv.onvm_scaler) it also:
   - finds services whose instances here are all at their limit for a window
     (onvm.scaler.detect), places a new instance (module_utils/placement.py:
     this host first, then hosts that run the service, most free cores) and
@@ -486,11 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", required=True, help="the onvm host this agent serves")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
     ap.add_argument(
-        "--redis-password-file", metavar="FILE", help="the Redis password (roles/onvm_state makes one)"
+        "--redis-password-file", metavar="FILE", help="the Redis password (onvm.nfv.onvm_state makes one)"
     )
     ap.add_argument("--interval", type=float, default=0.1, help="seconds between heartbeats (default 0.1)")
     ap.add_argument("--stats-file", help="stats area (default /dev/shm/onvm-HOST.stats)")
-    ap.add_argument("--config", help="scaling configuration (JSON, from roles/onvm_scaler); none: view only")
+    ap.add_argument("--config", help="scaling configuration (JSON, from role onvm_scaler); none: view only")
     ap.add_argument(
         "--metrics",
         metavar="[ADDR:]PORT",

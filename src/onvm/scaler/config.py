@@ -1,5 +1,5 @@
 """The scaler's configuration: one JSON file per host, written by
-roles/onvm_scaler from group_vars (services with their min and max instance
+onvm.nfv.onvm_scaler from group_vars (services with their min and max instance
 counts, the fabric ports towards the other hosts, the scaling policy)."""
 
 from __future__ import annotations

@@ -59,9 +59,8 @@ attributes:
   action_group:
     description:
       - Use C(group/onvm.nfv.onvm) in C(module_defaults) to set defaults for this module.
-      - A default set there goes to every module of the group a play runs, and a module fails on an option it
-        does not have - set only options that all of them take (C(host) is not an option of
-        M(onvm.nfv.dpdk_bind) or M(onvm.nfv.hugepages)).
+      - The group holds the modules that talk to one host's manager (M(onvm.nfv.manager), M(onvm.nfv.nf),
+        M(onvm.nfv.chain), M(onvm.nfv.onvm_info)); all of them take C(host) and C(runtime_dir).
     support: full
     membership:
       - onvm.nfv.onvm

@@ -31,7 +31,6 @@ author:
 extends_documentation_fragment:
   - onvm.nfv.onvm.system_roots
   - onvm.nfv.attributes
-  - onvm.nfv.attributes.actiongroup_onvm
 attributes:
   check_mode:
     support: full

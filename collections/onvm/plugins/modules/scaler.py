@@ -19,7 +19,6 @@ description:
 extends_documentation_fragment:
   - onvm.nfv.onvm
   - onvm.nfv.attributes
-  - onvm.nfv.attributes.actiongroup_onvm
 attributes:
   check_mode:
     support: partial

@@ -77,6 +77,17 @@ def test_every_plugin_renders(plugin_type: str) -> None:
     assert "ERROR" not in proc.stderr
 
 
+# the action group: the modules that talk to one host's manager (all take host and runtime_dir)
+GROUP = ("chain", "manager", "nf", "onvm_info")
+
+
+def test_the_action_group_is_the_modules_sharing_host_and_runtime_dir(module_docs: dict[str, Any]) -> None:
+    for fqcn, entry in module_docs.items():
+        options = entry["doc"]["options"]
+        shared = "host" in options and "runtime_dir" in options
+        assert shared == (fqcn.rpartition(".")[2] in GROUP), fqcn
+
+
 def test_every_module_documents_its_options_and_attributes(module_docs: dict[str, Any]) -> None:
     assert sorted(module_docs) == ["onvm.nfv." + m for m in MODULES]
     for fqcn, entry in module_docs.items():
@@ -88,7 +99,10 @@ def test_every_module_documents_its_options_and_attributes(module_docs: dict[str
             if attributes[attr]["support"] in ("partial", "N/A"):
                 assert attributes[attr].get("details"), (fqcn, attr)  # why not full
         assert attributes["platform"]["platforms"] == "linux", fqcn
-        assert attributes["action_group"]["membership"] == ["onvm.nfv.onvm"], fqcn
+        if fqcn.rpartition(".")[2] in GROUP:
+            assert attributes["action_group"]["membership"] == ["onvm.nfv.onvm"], fqcn
+        else:
+            assert "action_group" not in attributes, fqcn
         assert "extends_documentation_fragment" not in doc, fqcn  # all merged
         assert entry["examples"] and entry["return"], fqcn
 
