@@ -35,6 +35,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.hugepages import read_poo
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon
 from ansible_collections.onvm.nfv.tests.unit.plugins.module_utils.fakesys import FakeTree
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.test_dpdk_bind_real import eth0_pci_address
+from onvm.lab.hugepages import free_pages
 from onvm.lab.manager import REPO, binary, leftovers
 from onvm.lab.promscrape import free_port
 from onvm.lab.redis_server import RedisServer
@@ -246,6 +247,37 @@ def test_manager_module(host: str) -> None:
     assert ansible("manager", {"host": host, "state": "stopped"})["changed"]
     assert not manager_proc.status(host)["answers"] and leftovers(host) == []
     assert ansible("manager", {"host": host, "state": "stopped"})["changed"] is False
+
+
+@pytest.mark.dataplane
+def test_manager_absent_removes_what_a_killed_manager_left(host: str) -> None:
+    """state=absent after kill -9: the hugepage files (pages pinned), runtime
+    dir, stats area and supervision files go; check mode names them and
+    touches nothing; a second run changes nothing; the pages are free again."""
+    free0 = free_pages()
+    pid = ansible("manager", mgr_args(host))["pid"]
+    os.kill(pid, 9)
+    wait_until(lambda: not os.path.exists("/proc/%d" % pid) or _zombie(pid), 10)
+    left = leftovers(host)
+    kinds = {p.split("/")[1] + "/" + p.split("/")[2] for p in left}
+    assert {"dev/hugepages", "var/run", "dev/shm", "run/onvm"} <= kinds, left
+
+    r = ansible("manager", {"host": host, "state": "absent"}, check=True, diff=True)
+    assert r["changed"] and r["removed"] == left and r["diff"]["before"]["left"] == left
+    assert leftovers(host) == left  # check mode removed nothing
+
+    r = ansible("manager", {"host": host, "state": "absent"})
+    assert r["changed"] and r["removed"] == left and leftovers(host) == []
+    assert ansible("manager", {"host": host, "state": "absent"})["changed"] is False
+    assert free_pages() == free0  # the pinned pages are back
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 # --- nf, chain, onvm_info -----------------------------------------------------------------------

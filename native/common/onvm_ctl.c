@@ -12,10 +12,9 @@
 int
 onvm_ctl_path(char *buf, size_t len, const char *runtime_dir, const char *host)
 {
-	int n = snprintf(buf, len, "%s/onvm-%s/onvm.sock", runtime_dir, host);
-
-	return (n < 0 || (size_t)n >= len || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		       ? -1 : 0;
+	if (ONVM_NAME(buf, len, ONVM_CTL_SOCKET_FMT, runtime_dir, host) < 0)
+		return -1;
+	return strlen(buf) >= sizeof(((struct sockaddr_un *)0)->sun_path) ? -1 : 0;
 }
 
 int

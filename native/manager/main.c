@@ -183,7 +183,7 @@ parse_args(struct mgr *m, int argc, char **argv, int *extra)
 		return -1;
 	}
 	if (m->stats_path[0] == '\0')
-		snprintf(m->stats_path, sizeof(m->stats_path), "/dev/shm/onvm-%s.stats", m->host);
+		ONVM_NAME(m->stats_path, sizeof(m->stats_path), ONVM_STATS_PATH_FMT, m->host);
 	if (onvm_ctl_path(m->ctl_path, sizeof(m->ctl_path), m->runtime_dir, m->host) < 0) {
 		fprintf(stderr, "onvm-mgr: runtime dir path too long\n");
 		return -1;
@@ -305,8 +305,8 @@ held_hugepages_mb(const struct mgr *m)
 	long mb = 0;
 	DIR *d;
 
-	snprintf(prefix, sizeof(prefix), "onvm-%smap_", m->host);
-	d = opendir(m->huge_dir[0] != '\0' ? m->huge_dir : "/dev/hugepages");
+	ONVM_NAME(prefix, sizeof(prefix), ONVM_HUGEPAGE_PREFIX_FMT, m->host);
+	d = opendir(m->huge_dir[0] != '\0' ? m->huge_dir : ONVM_DEFAULT_HUGE_DIR);
 	if (d == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
@@ -344,7 +344,7 @@ eal_start(struct mgr *m, int argc, char **argv, int extra)
 	bool pci = false;
 
 	snprintf(lcore, sizeof(lcore), "-l%u", m->lcore);
-	snprintf(prefix, sizeof(prefix), "--file-prefix=onvm-%s", m->host);
+	ONVM_NAME(prefix, sizeof(prefix), "--file-prefix=" ONVM_FILE_PREFIX_FMT, m->host);
 	socket_list(m, per_socket, sizeof(per_socket));
 	snprintf(mem, sizeof(mem), "--socket-mem=%s", per_socket);
 	snprintf(limit, sizeof(limit), "--socket-limit=%s", per_socket);
@@ -475,9 +475,9 @@ remove_leftovers(const struct mgr *m)
 	unsigned int i;
 	DIR *d;
 
-	snprintf(prefix, sizeof(prefix), "onvm-%smap_", m->host);
-	dirs[0] = m->huge_dir[0] != '\0' ? m->huge_dir : "/dev/hugepages";
-	snprintf(path, sizeof(path), "%s/onvm-%s", m->runtime_dir, m->host);
+	ONVM_NAME(prefix, sizeof(prefix), ONVM_HUGEPAGE_PREFIX_FMT, m->host);
+	dirs[0] = m->huge_dir[0] != '\0' ? m->huge_dir : ONVM_DEFAULT_HUGE_DIR;
+	ONVM_NAME(path, sizeof(path), ONVM_RUNTIME_DIR_FMT, m->runtime_dir, m->host);
 	dirs[1] = path;
 	for (i = 0; i < 2; i++) {
 		char dir[512];

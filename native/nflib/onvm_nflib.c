@@ -205,7 +205,7 @@ onvm_nf_init(int *argcp, char ***argvp, const char *default_service, struct onvm
 		goto fail;
 	}
 
-	snprintf(prefix, sizeof(prefix), "--file-prefix=onvm-%s", nf->host);
+	ONVM_NAME(prefix, sizeof(prefix), "--file-prefix=" ONVM_FILE_PREFIX_FMT, nf->host);
 	lcores_arg(lcores, sizeof(lcores));
 	eal_argv[eal_argc++] = argv[0];
 	eal_argv[eal_argc++] = (char *)"--proc-type=secondary";

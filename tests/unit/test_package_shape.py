@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,31 @@ def test_nothing_edits_sys_path() -> None:
             if "sys.path.insert" in text.replace('sys.path.insert" in', "") or "sys.path.append" in text:
                 hits.append(os.path.relpath(path, TOP))
     assert [h for h in hits if not h.endswith("test_package_shape.py")] == []
+
+
+# a per-host name built by hand (a format or a template of the host's name)
+NAME_BUILT = re.compile(
+    r"onvm-%s|/etc/onvm/%s|/etc/onvm/\{\{|onvm-\{\{|\"onvm-\" *\+|'onvm-' *~|ov%s%d|/dev/shm/onvm-%"
+    r"|onvm-(mgr|scaler)-%s|\"onvm-%smap_\"|\"%s/onvm-%s"
+)
+
+
+def test_per_host_names_come_from_one_place() -> None:
+    """module_utils/names.py (the filter onvm.nfv.host_names for the roles) and
+    its C counterpart onvm_names.h derive every per-host name; nothing else
+    builds one."""
+    own = {TOP / "collections/onvm/plugins/module_utils/names.py", TOP / "native/include/onvm/onvm_names.h"}
+    hits = []
+    for root, suffixes in (
+        ("collections/onvm/plugins", (".py",)),
+        ("collections/onvm/roles", (".yml",)),
+        ("collections/onvm/playbooks", (".yml",)),
+        ("src/onvm", (".py",)),
+        ("native", (".c", ".h")),
+    ):
+        for path in (TOP / root).rglob("*"):
+            if path.suffix in suffixes and path not in own:
+                for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                    if NAME_BUILT.search(line):
+                        hits.append("%s:%d: %s" % (os.path.relpath(path, TOP), i, line.strip()))
+    assert hits == []

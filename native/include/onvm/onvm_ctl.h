@@ -11,8 +11,9 @@
 
 #include <jansson.h>
 
+#include "onvm/onvm_names.h"
+
 #define ONVM_CTL_MAX_LINE 65536
-#define ONVM_DEFAULT_RUNTIME_DIR "/var/run/dpdk"
 
 /* "<runtime_dir>/onvm-<host>/onvm.sock" into buf; -1 if it does not fit. */
 int onvm_ctl_path(char *buf, size_t len, const char *runtime_dir, const char *host);

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
+from ansible_collections.onvm.nfv.plugins.module_utils import names
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import status
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient
@@ -126,9 +127,9 @@ class Deployment:
             "instances": nfs,
             "chains": chains,
             "hugepages": pages,
-            "rules": Path("/etc/onvm/%s/fw.rules" % self.name).read_text(),
-            "scaler_pid": Daemon("onvm-scaler-%s" % self.name, ["onvm-scaler"]).pid(),
-            "scaler_config": Path("/etc/onvm/%s/scaler.json" % self.name).read_text(),
+            "rules": Path(names.config_file(self.name, "fw.rules")).read_text(),
+            "scaler_pid": Daemon(names.daemon(names.SCALER, self.name), [names.SCALER]).pid(),
+            "scaler_config": Path(names.config_file(self.name, "scaler.json")).read_text(),
         }
 
     def remove(self) -> None:

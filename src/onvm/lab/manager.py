@@ -3,14 +3,14 @@ and check that it left nothing behind."""
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
 import time
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, socket_path
+from ansible_collections.onvm.nfv.plugins.module_utils import names
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
 
 # the checkout this package runs from (src/onvm/lab/ -> the top of the tree)
@@ -22,14 +22,9 @@ def binary(name: str) -> str:
     return os.path.join(BUILD, name)
 
 
-def leftovers(host: str) -> list[str]:
-    """Files a manager of ``host`` would leave: runtime dir, hugepage files,
-    stats area."""
-    found = glob.glob("/dev/hugepages/onvm-%smap_*" % host)
-    for path in (os.path.dirname(socket_path(host)), default_path(host)):
-        if os.path.exists(path):
-            found.append(path)
-    return found
+# files a manager of a host would leave: hugepage files, runtime dir, stats
+# area, supervision files
+leftovers = names.leftovers
 
 
 class ManagerProcess:
@@ -49,7 +44,7 @@ class ManagerProcess:
         for spec in ports or []:
             self.args += ["--port", spec]
         self.args += extra or []
-        self.log_path = os.path.join(log_dir, "onvm-mgr-%s.log" % host)
+        self.log_path = os.path.join(log_dir, names.daemon(names.MANAGER, host) + ".log")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ManagerProcess:

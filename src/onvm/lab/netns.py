@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ansible_collections.onvm.nfv.plugins.module_utils import names
+
 from .sh import run
 
 
@@ -59,15 +61,14 @@ class VethPort:
 
     @classmethod
     def of(cls, host: str, index: int) -> VethPort:
-        """Lab port ``index`` of ``host``, named as collections/onvm/roles/onvm_host/tasks/lab_ports.yml
-        names it: ov<host><i> <-> ovp<host><i> in namespace onvm-<host>-n<i>."""
-        return cls(
-            "ov%s%d" % (host, index), "ovp%s%d" % (host, index), Namespace("onvm-%s-n%d" % (host, index))
-        )
+        """Lab port ``index`` of ``host`` as the role onvm_host makes it
+        (names.lab_port: ov<host><i> <-> ovp<host><i> in namespace onvm-<host>-n<i>)."""
+        port = names.lab_port(host, index)
+        return cls(port["iface"], port["peer"], Namespace(port["netns"]))
 
     def vdev(self, index: int) -> str:
         """The onvm-mgr --port argument for this veth."""
-        return "net_af_packet%d,iface=%s,framecnt=8192,qpairs=1" % (index, self.name)
+        return str(names.af_packet_vdev(index, self.name))
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils import nf_container
+from ansible_collections.onvm.nfv.plugins.module_utils import names, nf_container
 
 from .hugepages import ensure_free
 from .manager import ManagerProcess
@@ -37,7 +37,7 @@ def nf_spec(host: str, nf: str, idx: int = 0, **kw: Any) -> nf_container.NFSpec:
         host=host,
         service=kw.pop("service", nf),
         image="onvm/%s:%s" % (nf, VERSION),
-        name="onvm-%s-%s-%d" % (host, nf, idx),
+        name=names.container(host, nf, idx),
         **kw,
     )
 

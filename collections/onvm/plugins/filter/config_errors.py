@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filter onvm.nfv.config_errors: what is wrong with declared services and chains."""
+"""The collection's filters: checks of the declared services and chains, what the roles derive from them,
+and every per-host name (module_utils/names.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     remotes,
     scaler_config,
 )
+from ansible_collections.onvm.nfv.plugins.module_utils.names import host_names
 
 # Each filter's documentation is <filter name>.yml next to this file (ansible-doc -t filter onvm.nfv.<name>).
 
@@ -29,6 +31,7 @@ class FilterModule:
             "fabric_ports": fabric_ports,
             "host_chain_errors": host_chain_errors,
             "host_chains": host_chains,
+            "host_names": host_names,
             "nf_file_check": nf_file_check,
             "nf_file_digests": nf_file_digests,
             "nf_files": nf_files,

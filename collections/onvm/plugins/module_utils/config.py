@@ -12,6 +12,7 @@ import os
 import shlex
 from typing import Any
 
+from . import names
 from .chains import MATCH_KEYS, ChainSpecError, normalise
 from .chains import check as chain_check
 from .nf_container import ServiceConf, check_argv, file_digest
@@ -192,7 +193,7 @@ def config_errors(services: Any, chains: Any) -> list[str]:
 def nf_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     """A service's files as its instances mount them: where roles/onvm_nfs
     puts each one on ``host`` -> its path inside the NF."""
-    return {"/etc/onvm/%s/%s" % (host, os.path.basename(src)): dst for src, dst in (files or {}).items()}
+    return {names.config_file(host, src): dst for src, dst in (files or {}).items()}
 
 
 def nf_staged_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
@@ -201,18 +202,14 @@ def nf_staged_files(files: dict[str, str] | None, host: str) -> dict[str, str]:
     return {dst: "%s/%s" % (staged_dir(host), os.path.basename(src)) for src, dst in (files or {}).items()}
 
 
-def staged_dir(host: str) -> str:
-    return "/etc/onvm/%s/staged" % host
+staged_dir = names.staged_dir
 
 
 def nf_file_digests(files: dict[str, str] | None, host: str, files_dir: str) -> dict[str, str]:
     """SHA-256 of a service's files as the play will put them on ``host``
     (read from ``files_dir`` on the control node), by their host path: what
     the ``nf`` module's check mode compares with what the instances run."""
-    return {
-        "/etc/onvm/%s/%s" % (host, os.path.basename(src)): file_digest(os.path.join(files_dir, src))
-        for src in (files or {})
-    }
+    return {names.config_file(host, src): file_digest(os.path.join(files_dir, src)) for src in (files or {})}
 
 
 def nf_file_check(name: str, services: dict[str, Any] | None, host: str) -> str:

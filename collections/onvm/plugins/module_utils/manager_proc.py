@@ -17,8 +17,10 @@ import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from . import names
+from .names import LOG_DIR, STATE_DIR
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
-from .supervise import LOG_DIR, STATE_DIR, Daemon, DaemonError, fingerprint
+from .supervise import Daemon, DaemonError, fingerprint
 
 UNIT_DIR = "/etc/systemd/system"
 
@@ -75,7 +77,8 @@ def daemon(
 ) -> Daemon:
     """The detached daemon of ``host``'s manager (``cfg`` None: only to look)."""
     argv = cfg.argv() if cfg is not None else ["onvm-mgr"]
-    return Daemon("onvm-mgr-%s" % host, argv, asdict(cfg) if cfg is not None else {}, state_dir, log_dir)
+    conf = asdict(cfg) if cfg is not None else {}
+    return Daemon(names.daemon(names.MANAGER, host), argv, conf, state_dir, log_dir)
 
 
 def systemd_is_init() -> bool:
@@ -204,7 +207,7 @@ def stop(
 
 
 def unit_name(host: str) -> str:
-    return "onvm-mgr-%s.service" % host
+    return names.unit(names.MANAGER, host)
 
 
 def install_unit(cfg: ManagerConfig) -> bool:

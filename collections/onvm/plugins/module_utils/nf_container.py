@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import names
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
 from .supervise import fingerprint
 
@@ -156,9 +157,8 @@ def check_options(argv: list[str], timeout: float = 60.0) -> str | None:
     return out or "exited %d" % proc.returncode
 
 
-def pidns_name(host: str) -> str:
-    """Name of the container holding ``host``'s NF PID namespace."""
-    return "onvm-%s-pidns" % host
+# the container holding a host's NF PID namespace
+pidns_name = names.pidns_container
 
 
 def _hardened(name: str, image: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -222,8 +222,7 @@ def run_kwargs(spec: NFSpec) -> dict[str, Any]:
     return kwargs
 
 
-def instance_name(host: str, service: str, index: int) -> str:
-    return "onvm-%s-%s-%d" % (host, service, index)
+instance_name = names.container
 
 
 @dataclass

@@ -7,12 +7,13 @@ Protocol: native/README.md.  Used by the modules, the scaler and the tests.
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 from typing import Any
 
-DEFAULT_RUNTIME_DIR = "/var/run/dpdk"
+from . import names
+
+DEFAULT_RUNTIME_DIR = names.RUNTIME_DIR
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,31}$")  # host, service and chain names (as onvm_name_ok())
 
 
@@ -25,9 +26,8 @@ def name_ok(name: str) -> bool:
     return bool(NAME_RE.match(name))
 
 
-def socket_path(host: str, runtime_dir: str = DEFAULT_RUNTIME_DIR) -> str:
-    """Control socket of the manager of ``host``."""
-    return os.path.join(runtime_dir, "onvm-%s" % host, "onvm.sock")
+# control socket of the manager of a host
+socket_path = names.ctl_socket
 
 
 class CtlClient:

@@ -16,6 +16,8 @@ import re
 import time
 from typing import Any
 
+from . import names
+
 try:
     import cffi
 
@@ -32,9 +34,8 @@ class StatsError(Exception):
     """The stats area is missing, foreign, of another version, or unstable."""
 
 
-def default_path(host: str) -> str:
-    """Where onvm-mgr keeps the stats area of ``host`` by default."""
-    return "/dev/shm/onvm-%s.stats" % host
+# where onvm-mgr keeps the stats area of a host by default
+default_path = names.stats_path
 
 
 def find_header() -> str:

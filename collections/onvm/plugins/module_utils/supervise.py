@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-STATE_DIR = "/run/onvm"
-LOG_DIR = "/var/log/onvm"
+from .names import LOG_DIR, STATE_DIR
 
 
 class DaemonError(Exception):

@@ -33,6 +33,10 @@ description:
   - Any other change of the manager's configuration (memory, mbufs, core, a port removed, reordered or a PCI
     device added, or any change under systemd) restarts it; the host's NFs stop with it and traffic stops
     until they are started again. RV(restart) and the diff say which it is.
+  - O(state=absent) stops the manager and removes what a manager of the host left behind if it did not exit
+    cleanly (killed, or its machine's processes ended) - its hugepage files, which keep their pages pinned,
+    its runtime dir and control socket, its stats area and its supervision files (RV(removed)). Undeploy,
+    the lab's teardown and the tests use it; nothing else keeps a list of those files.
 extends_documentation_fragment:
   - onvm.nfv.onvm
   - onvm.nfv.onvm.runtime_dir
@@ -58,9 +62,10 @@ attributes:
       - O(state=restarted) restarts the manager, and reports a change, on every run.
 options:
   state:
-    description: Whether the manager should run.
+    description:
+      - Whether the manager should run; V(absent) also removes what a manager that did not exit cleanly left.
     type: str
-    choices: [started, stopped, restarted]
+    choices: [started, stopped, restarted, absent]
     default: started
   binary:
     description: Path of the C(onvm-mgr) binary.
@@ -131,6 +136,11 @@ EXAMPLES = r"""
   onvm.nfv.manager:
     host: lab1
     state: stopped
+
+- name: No manager, and nothing a killed one left (hugepage files, runtime dir, stats area)
+  onvm.nfv.manager:
+    host: lab1
+    state: absent
 """
 
 RETURN = r"""
@@ -165,12 +175,22 @@ warning:
   description: Why ports could not be added live and the manager was restarted instead.
   returned: when that happened
   type: str
+removed:
+  description: What a manager of the host had left and was removed (with O(state=absent)).
+  returned: when O(state=absent)
+  type: list
+  elements: str
+  sample: ["/dev/hugepages/onvm-lab1map_0", "/dev/shm/onvm-lab1.stats", "/var/run/dpdk/onvm-lab1"]
 """
 
+import os
+import shutil
 from dataclasses import replace
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.onvm.nfv.plugins.module_utils import names
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     ManagerConfig,
     ManagerError,
@@ -192,7 +212,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             host=dict(type="str", required=True),
-            state=dict(type="str", choices=["started", "stopped", "restarted"], default="started"),
+            state=dict(type="str", choices=["started", "stopped", "restarted", "absent"], default="started"),
             binary=dict(type="path", default="/usr/local/bin/onvm-mgr"),
             ports=dict(type="list", elements="str", default=[]),
             pending_ports=dict(type="list", elements="str", default=[]),
@@ -227,6 +247,8 @@ def main() -> None:
         extra_eal=p["extra_eal"],
     )
     use_systemd = p["supervisor"] == "systemd" or (p["supervisor"] == "auto" and systemd_is_init())
+    if p["state"] == "absent":
+        _absent(module, cfg, use_systemd)
     now = status(cfg.host, cfg.runtime_dir)
     same = bool(now["config"]) and now["config"].get("fingerprint") == cfg.fingerprint()
     if p["state"] == "stopped":
@@ -286,6 +308,40 @@ def main() -> None:
     except (ManagerError, OSError) as e:
         module.fail_json(msg=str(e), **unchanged)
     result["pid"] = status(cfg.host, cfg.runtime_dir)["pid"]
+    module.exit_json(**result)
+
+
+def _absent(module: AnsibleModule, cfg: ManagerConfig, use_systemd: bool) -> None:
+    """No manager of the host, and none of the files one leaves."""
+    huge_dir = cfg.huge_dir or names.HUGE_DIR
+    now = status(cfg.host, cfg.runtime_dir)
+    left = names.leftovers(cfg.host, cfg.runtime_dir, huge_dir)
+    running = bool(now["answers"] or now["running"])
+    result: dict[str, Any] = dict(
+        changed=running or bool(left),
+        argv=cfg.argv(),
+        supervisor="systemd" if use_systemd else "detached",
+        pid=None,
+        restart=False,
+        added_ports=[],
+        removed=left,
+        diff=dict(before={"running": running, "left": left}, after={"running": False, "left": []}),
+    )
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+    try:
+        if use_systemd:
+            _systemd(cfg, "stopped", running)
+        stop(cfg.host, cfg.runtime_dir)
+        # what is left once it is gone (a clean exit removes most of it itself)
+        result["removed"] = left = names.leftovers(cfg.host, cfg.runtime_dir, huge_dir)
+        for path in left:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    except (ManagerError, OSError) as e:
+        module.fail_json(msg="state=absent: %s" % e, **{k: v for k, v in result.items() if k != "diff"})
     module.exit_json(**result)
 
 

@@ -104,7 +104,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, names
 from ansible_collections.onvm.nfv.plugins.module_utils.listen import parse_listen
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError
@@ -172,7 +172,7 @@ def main() -> None:
         problem = global_view.ping(p["redis"], p["redis_password_file"])
         if problem is not None and not (module.check_mode and "password file" in problem):
             module.fail_json(msg="redis: %s" % problem, argv=argv)
-    d = Daemon("onvm-scaler-%s" % p["host"], argv, conf)
+    d = Daemon(names.daemon(names.SCALER, p["host"]), argv, conf)
     pid = d.pid()
     if p["state"] == "stopped":
         changed = pid is not None
