@@ -40,7 +40,7 @@ def simulated_view(hosts: int, instances: int, rnd: random.Random) -> dict[str, 
                 "instance": i + 1,
                 "service": s,
                 "state": "running",
-                "busy": round(rnd.random(), 3),
+                "load": round(rnd.random(), 3),
                 "rx_pps": 0.0,
                 "tx_pps": 0.0,
             }

@@ -50,9 +50,9 @@ def test_rates_between_snapshots() -> None:
     }
     later = dict(nf, rx=1100, tx=990, dropped=110, busy_cycles=1300, idle_cycles=1700)
     (r,) = global_view.rates({"nfs": [nf]}, {"nfs": [later]}, 2.0)
-    assert (r["rx_pps"], r["tx_pps"], r["drop_pps"], r["busy"]) == (500.0, 450.0, 50.0, 0.5)
+    assert (r["rx_pps"], r["tx_pps"], r["drop_pps"], r["load"]) == (500.0, 450.0, 50.0, 0.5)
     (first,) = global_view.rates(None, {"nfs": [later]}, 2.0)
-    assert first["rx_pps"] == 0.0 and first["busy"] == 0.3
+    assert first["rx_pps"] == 0.0 and first["load"] == 0.3
     restarted = dict(later, pid=10)
     assert global_view.rates({"nfs": [nf]}, {"nfs": [restarted]}, 2.0)[0]["rx_pps"] == 0.0
 

@@ -25,7 +25,6 @@ def inst(service: str, n: int, load: float, drop: float = 0.0, host: str = "h1")
         "host": host,
         "state": "running",
         "load": load,
-        "busy": load,
         "drop_pps": drop,
         "ring_drop_pps": drop,
         "rx_pps": 1000.0,

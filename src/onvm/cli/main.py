@@ -131,12 +131,12 @@ def cluster(url: str, password_file: str | None = None) -> int:
             "%.0f" % i["rx_pps"],
             "%.0f" % i["tx_pps"],
             "%.0f" % i["drop_pps"],
-            "%d%%" % round(100 * i["busy"]),
+            "%d%%" % round(100 * i["load"]),
         ]
         for svc, insts in v["services"].items()
         for i in insts
     ]
-    print(_table(rows, ["service", "host", "inst", "rx/s", "tx/s", "drop/s", "busy"]))
+    print(_table(rows, ["service", "host", "inst", "rx/s", "tx/s", "drop/s", "load"]))
     print()
     svc: dict[str, dict[str, int]] = {}
     chain: dict[str, dict[str, int]] = {}

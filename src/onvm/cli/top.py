@@ -1,5 +1,5 @@
 """onvm top: the cluster's global view, live (refreshed every second from
-Redis): each host, each service's instances with their rates, drops and busy
+Redis): each host, each service's instances with their rates, drops and load
 share, and the newest scale events.  Ctrl-C quits."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def hosts_table(view: dict[str, Any]) -> Table:
 
 def instances_table(view: dict[str, Any]) -> Table:
     t = Table(title="instances", title_justify="left", expand=True)
-    for col in ("service", "host", "inst", "rx Mpps", "tx Mpps", "drop/s", "busy %", "flows"):
+    for col in ("service", "host", "inst", "rx Mpps", "tx Mpps", "drop/s", "load %", "flows"):
         t.add_column(col, justify="left" if col in ("service", "host") else "right")
     for svc in sorted(view["services"]):
         for i in sorted(view["services"][svc], key=lambda i: (i["host"], i["instance"])):
@@ -61,7 +61,7 @@ def instances_table(view: dict[str, Any]) -> Table:
                 _mpps(i["rx_pps"]),
                 _mpps(i["tx_pps"]),
                 Text(drops, style="bold red") if i["drop_pps"] > 0 else drops,
-                "%.0f" % (100 * i["busy"]),
+                "%.0f" % (100 * i["load"]),
                 "%d" % i.get("flows", 0),
             )
     return t

@@ -57,7 +57,6 @@ class Timeline:
                     "t": round(time.monotonic() - self.t0, 1),
                     "instances": sorted("%s/%d" % (i["host"], i["instance"]) for i in insts),
                     "load": {"%s/%d" % (i["host"], i["instance"]): i["load"] for i in insts},
-                    "busy": {"%s/%d" % (i["host"], i["instance"]): i["busy"] for i in insts},
                     "flows": {"%s/%d" % (i["host"], i["instance"]): i["flows"] for i in insts},
                     "delivered_pps": round(sum(i["tx_pps"] for i in insts)),
                     "dropped_pps": round(sum(i["drop_pps"] for i in insts)),

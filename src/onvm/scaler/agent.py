@@ -21,12 +21,16 @@ onvm.nfv.onvm_scaler) it also:
   - serves its own stream in a worker thread (onvm.scaler.worker).
 No manager, no heartbeat: the host drops out of the view.  Redis down: it
 logs, backs off, reconnects.
+
+This file is the loop: read the stats, publish, read the view when a
+decision may be due, carry out what the pure decisions (decide.py) return,
+run the reconcile step (reconcile.py).  The Redis keys are
+module_utils/keys.py's.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -38,15 +42,15 @@ from typing import Any
 
 import redis
 
-from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view, placement
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
-from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsError, StatsReader, default_path
 
-from . import events, metrics, replace, restore, standins
+from . import decide, events, metrics, replace
 from .config import ConfigError, ScalerConfig, load
 from .detect import Detector
+from .reconcile import Reconciler
 
 log = logging.getLogger("onvm-scaler")
 
@@ -56,30 +60,10 @@ RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
 # decided) does not redo every tick what only changes with traffic:
 HEARTBEAT_EVERY = 1.0  # s between heartbeats when nothing changed (the TTL is 3 s)
 VIEW_EVERY = 0.5  # s between reads of the whole view (host loss, scale-in, stand-ins)
-SYNC_EVERY = 5.0  # s between checks of the manager's chains and stand-ins when nothing changed
 MAX_BACKOFF = 5.0  # seconds between retries while Redis cannot be reached, at most
 # after a Redis error, how long absence from the view is not loss: every live
 # agent is back within its back-off and heartbeats at once
 LOSS_GRACE = MAX_BACKOFF + 1.0
-
-
-def limits_key(host: str) -> str:
-    return "%s:limits:%s" % (global_view.PREFIX, host)
-
-
-def decided_on(view: dict[str, Any], service: str, excluded: set[str]) -> str:
-    """What a placement of ``service`` was decided on, as JSON for its event:
-    each live host's free cores, whether it runs the service, whether it was
-    left out (its max reached, or it does not declare it) -- enough to check
-    the choice against placement.place afterwards."""
-    runs = placement.runners(view, service)
-    return json.dumps(
-        {
-            h: {"free_cores": placement.free_cores(view, h), "runs": h in runs, "excluded": h in excluded}
-            for h in sorted(view["hosts"])
-        },
-        sort_keys=True,
-    )
 
 
 def totals(snap: dict[str, Any]) -> dict[str, Any]:
@@ -124,8 +108,7 @@ class Agent:
         self.published_at = -1e9
         self.published: tuple[Any, ...] | None = None
         self.view_at = -1e9
-        self.synced_at = -1e9
-        self.synced: tuple[Any, ...] | None = None
+        self.reconciler = Reconciler(host, config) if config else None
 
     # ---- the view -------------------------------------------------------
 
@@ -159,12 +142,13 @@ class Agent:
         self.snaps.append((now, snap))
         self.latest = (snap, insts)
         sample = self.sample(now, snap)
-        busy = any(i["rx_pps"] > 0 or i["busy"] >= 0.01 for i in insts)
+        busy = any(i["rx_pps"] > 0 or i["load"] >= 0.01 for i in insts)
         shape = tuple(sorted((i["service"], i["instance"], i["state"]) for i in insts))
         if busy or shape != self.published or now - self.published_at >= HEARTBEAT_EVERY:
             global_view.publish(self.redis, self.host, self.cpus, insts, events.now_ms(), totals(snap))
             if self.config is not None:
-                self.publish_limits()
+                lim = {svc: (v.min, v.max) for svc, v in self.config.services.items()}
+                global_view.publish_limits(self.redis, self.host, lim)
             self.published, self.published_at = shape, now
         if self.config is not None:
             self.scale(now, sample, busy)
@@ -189,44 +173,11 @@ class Agent:
         )
         return out
 
-    # ---- scaling --------------------------------------------------------
+    # ---- decisions: read the view, decide (decide.py), carry out ----------
 
-    def publish_limits(self) -> None:
-        assert self.config is not None
-        lim: dict[Any, Any] = {s: json.dumps([v.min, v.max]) for s, v in self.config.services.items()}
-        p = self.redis.pipeline()
-        p.delete(limits_key(self.host))
-        if lim:
-            p.hset(limits_key(self.host), mapping=lim)
-        p.pexpire(limits_key(self.host), global_view.HEARTBEAT_TTL_MS)
-        p.execute()
-
-    def limits(self, view: dict[str, Any], service: str) -> dict[str, tuple[int, int, int]]:
-        """Host -> (instances it runs, its min, its max) of ``service``, for
-        the live hosts whose inventory declares it."""
-        count: dict[str, int] = {}
-        for i in view["services"].get(service, []):
-            count[i["host"]] = count.get(i["host"], 0) + 1
-        out = {}
-        for h in view["hosts"]:
-            raw = self.redis.hget(limits_key(h), service)
-            if raw is not None:
-                lo, hi = json.loads(raw)
-                out[h] = (count.get(h, 0), int(lo), int(hi))
-        return out
-
-    def eligible(self, view: dict[str, Any], service: str) -> set[str]:
-        """Hosts that may take one more instance of ``service``: they declare
-        it and run fewer than their max."""
-        return {h for h, (n, _, hi) in self.limits(view, service).items() if n < hi}
-
-    def cooldown(self, service: str) -> bool:
-        """Take the service's cluster-wide cooldown; False if another host holds it."""
-        assert self.config is not None
-        ms = max(1, int(self.config.policy.cooldown * 1000))
-        return bool(
-            self.redis.set("%s:cooldown:%s" % (global_view.PREFIX, service), self.host, nx=True, px=ms)
-        )
+    def limits(self, view: dict[str, Any], service: str) -> decide.Limits:
+        declared = global_view.declared_limits(self.redis, sorted(view["hosts"]), service)
+        return decide.limits(view, service, declared)
 
     def view_due(self, now: float, busy: bool) -> bool:
         """Whether this tick reads the whole view: when this host has
@@ -243,10 +194,11 @@ class Agent:
         return any(n > self.config.services[s].min for s, n in have.items() if s in self.config.services)
 
     def scale(self, now: float, sample: list[dict[str, Any]] | None, busy: bool) -> None:
-        """One round of decisions: ``sample`` is this host's instances over
-        the last stats period (None: no new one), ``busy`` whether they carry
-        traffic."""
-        assert self.config is not None and self.detector is not None
+        """One round: ``sample`` is this host's instances over the last stats
+        period (None: no new one), ``busy`` whether they carry traffic.  The
+        detector and decide.py say what to do; this carries it out; then
+        lost hosts, the reconcile step and orphaned requests."""
+        assert self.config is not None and self.detector is not None and self.reconciler is not None
         if sample is not None:
             self.detector.observe_local(now, sample)
         if not self.view_due(now, busy):
@@ -255,9 +207,22 @@ class Agent:
         self.view_at = now
         self.detector.observe_view(now, view)
         for svc in self.detector.overloaded(now):
-            self.scale_out(now, svc, view)
+            self.carry_out(now, decide.scale_out(view, svc, self.host, self.limits(view, svc)))
         for svc in self.detector.surplus(now):
-            self.scale_in(svc, view)
+            d = decide.scale_in(
+                view, svc, self.host, self.limits(view, svc), self.config.cluster_min.get(svc, 0)
+            )
+            if d is not None:
+                self.carry_out(now, d)
+        lost = self.lost_hosts(now, view)
+        for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
+            gone = sorted(h for h, ran in lost.items() if svc in ran)
+            self.carry_out(now, decide.replace(view, svc, n, self.host, self.limits(view, svc), gone))
+        self.reconciler.maybe(now, view, self.latest[0])
+        self.reclaim(view)
+
+    def lost_hosts(self, now: float, view: dict[str, Any]) -> dict[str, set[str]]:
+        """Hosts out of the view that did not leave cleanly -> what they ran."""
         lost = self.losses.observe(view, now)
         for h in self.losses.unchecked(lost):
             if global_view.has_left(self.redis, h):
@@ -267,103 +232,45 @@ class Agent:
                 self.losses.confirm(h)
                 ran = " ".join(sorted(lost[h])) or "nothing"
                 log.warning("%s is lost (out of the view; it ran %s)", h, ran)
-        for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
-            self.replace(svc, n, view, sorted(h for h, ran in lost.items() if svc in ran))
-        snap, _ = self.latest
-        # what the manager's chains and stand-ins follow from: who runs what
-        # where, the loads steering goes by (rounded as stand-ins carry
-        # them), the manager itself
-        shape = (
-            snap["mgr_pid"] if snap else 0,
-            tuple(sorted(view["hosts"])),
-            tuple(
-                (svc, i["host"], round(20 * float(i.get("load", 0.0))))
-                for svc, insts in view["services"].items()
-                for i in insts
-                if i["host"] != self.host
-            ),
-        )
-        if shape != self.synced or now - self.synced_at >= SYNC_EVERY:
-            self.sync_manager(view)
-            self.synced, self.synced_at = shape, now
-        self.reclaim(view)
+        return lost
 
-    def sync_manager(self, view: dict[str, Any]) -> None:
-        """Chains the manager lost (restarted) put back; stand-ins for the
-        other hosts' instances brought in line with the view."""
-        assert self.config is not None
-        try:
-            with CtlClient(self.host) as ctl:
-                have = ch.current(ctl)
-                restored = restore.sync(ctl, self.config.chains, have)
-                if restored:
-                    log.info("chains put back on the manager: %s", " ".join(restored))
-                named = {s for c in have.values() for s in c["services"]}
-                named |= {s for c in restored for s in self.config.chains[c]["services"]}
-                changes = standins.sync(ctl, self.host, view, self.config.fabric, named)
-            if changes:
-                log.info("stand-ins: %s", " ".join(changes))
-        except CtlError as e:
-            log.warning("chains and stand-ins: %s", e)
-
-    def scale_out(self, now: float, svc: str, view: dict[str, Any]) -> None:
-        assert self.detector is not None and self.config is not None
-        ok = self.eligible(view, svc)
-        excluded = set(view["hosts"]) - ok
-        where = placement.place(view, svc, self.host, exclude=excluded)
-        if where.host is None:
-            if now - self.full_logged.get(svc, -1e9) >= self.config.policy.cooldown:
-                self.full_logged[svc] = now
-                log.warning("%s is at its limit and no host has room for another instance", svc)
-                events.emit(self.redis, "cluster-full", svc, origin=self.host)
-            self.detector.reset(svc)
+    def carry_out(self, now: float, d: decide.Decision) -> None:
+        """What a decision says, under the service's cluster-wide cooldown."""
+        assert self.config is not None and self.detector is not None
+        if d.below_min:
+            self.report_below_min(d.service, d.below_min, list(d.lost))
+        if d.full:
+            if now - self.full_logged.get(d.service, -1e9) >= self.config.policy.cooldown:
+                self.full_logged[d.service] = now
+                log.warning("%s is at its limit and no host has room for another instance", d.service)
+                events.emit(self.redis, "cluster-full", d.service, origin=self.host)
+        elif not d.requests or not global_view.take_cooldown(
+            self.redis, d.service, self.host, int(self.config.policy.cooldown * 1000)
+        ):
             return
-        if not self.cooldown(svc):
-            return
-        self.queue_out(
-            svc, where, "scale-out-requested", "at its limit here", view=decided_on(view, svc, excluded)
-        )
-        self.detector.reset(svc)
+        for req in d.requests:
+            self.queue(d.service, req, d.why)
+        if d.reset:
+            self.detector.reset(d.service)
 
-    def queue_out(self, svc: str, where: placement.Placement, event: str, why: str, **fields: str) -> None:
-        """Queue one more instance of ``svc`` on ``where.host`` and say so."""
-        req = q.new_request(svc, where.host, self.host)
-        q.enqueue(self.redis, req)
-        log.info("%s %s: one more on %s (%s), request %s", svc, why, where.host, where.reason, req.id)
+    def queue(self, svc: str, req: decide.Request, why: str) -> None:
+        """Put one request on its host's stream and say so."""
+        r = q.new_request(svc, req.host, self.host, kind=req.kind, instance=req.instance)
+        q.enqueue(self.redis, r)
+        if req.kind == "in":
+            log.info("%s has %s: draining instance %s, request %s", svc, why, req.instance, r.id)
+            return
+        log.info("%s %s: one more on %s (%s), request %s", svc, why, req.host, req.reason, r.id)
         events.emit(
             self.redis,
-            event,
+            req.event,
             svc,
-            host=where.host,
-            reason=where.reason,
+            host=req.host,
+            reason=req.reason,
             origin=self.host,
-            request=req.id,
-            **fields,
+            request=r.id,
+            **dict(req.fields),
         )
-
-    def replace(self, svc: str, n: int, view: dict[str, Any], lost: list[str]) -> None:
-        """Start ``n`` instances of ``svc`` on live hosts that declare it,
-        the lost hosts' share; one scaler acts (the service's cooldown)."""
-        assert self.config is not None
-        lim = self.limits(view, svc)
-        hosts = {h: dict(info) for h, info in view["hosts"].items()}
-        plan: list[placement.Placement] = []
-        for _ in range(n):
-            ok = {h for h, (have, _, hi) in lim.items() if have + sum(p.host == h for p in plan) < hi}
-            where = placement.place(
-                {"hosts": hosts, "services": view["services"]}, svc, self.host, exclude=set(hosts) - ok
-            )
-            if where.host is None:
-                break
-            plan.append(where)
-            hosts[where.host]["free_cores"] = where.free_cores - 1.0
-        if len(plan) < n:
-            self.report_below_min(svc, n - len(plan), lost)
-        if not plan or not self.cooldown(svc):
-            return
-        names = ",".join(lost)
-        for where in plan:
-            self.queue_out(svc, where, "replace-requested", "lost with %s" % names, lost=names)
 
     def report_below_min(self, svc: str, short: int, lost: list[str]) -> None:
         """Event below-min: once per loss for this scaler, and by one
@@ -373,70 +280,26 @@ class Agent:
         if once in self.below_reported:
             return
         self.below_reported.add(once)
-        key = "%s:below:%s:%s" % (global_view.PREFIX, *once)
-        if not self.redis.set(key, self.host, nx=True, px=global_view.LEFT_TTL_MS):
+        if not global_view.first_to_say_below(self.redis, svc, once[1], self.host):
             return  # another scaler said it
         detail = "no live host declares %s with room for %d more" % (svc, short)
         minimum = self.config.cluster_min.get(svc, 0)
         log.warning("%s lost with %s, under its minimum of %d: %s", svc, once[1], minimum, detail)
         events.emit(self.redis, "below-min", svc, lost=once[1], detail=detail, origin=self.host)
 
-    def scale_in(self, svc: str, view: dict[str, Any]) -> None:
-        assert self.detector is not None and self.config is not None
-        # never under the cluster's minimum (a lost host's share re-placed
-        # here is not a surplus); the least loaded instance among hosts
-        # above their min; its host acts
-        if len(view["services"].get(svc, [])) <= self.config.cluster_min.get(svc, 0):
-            return
-        lim = self.limits(view, svc)
-        insts = [
-            i
-            for i in view["services"].get(svc, [])
-            if i["host"] in lim and lim[i["host"]][0] > lim[i["host"]][1]
-        ]
-        if not insts:
-            return
-        least = min(insts, key=lambda i: (float(i.get("load", 0.0)), i["host"] != self.host, i["instance"]))
-        if least["host"] != self.host:
-            return
-        if not self.cooldown(svc):
-            return
-        req = q.new_request(svc, self.host, self.host, kind="in", instance=str(least["instance"]))
-        q.enqueue(self.redis, req)
-        loads = " ".join(
-            "%s/%s:%.2f" % (i["host"], i["instance"], float(i.get("load", 0.0)))
-            for i in view["services"][svc]
-        )
-        log.info(
-            "%s has an instance too many (loads %s): draining instance %s, request %s",
-            svc,
-            loads,
-            least["instance"],
-            req.id,
-        )
-        self.detector.reset(svc)
-
     def reclaim(self, view: dict[str, Any]) -> None:
+        """Requests queued on hosts that died go to live ones."""
         assert self.config is not None
         timeout = int(self.config.policy.queue_timeout * 1000)
         for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, events.now_ms()):
             if req.kind != "out":
                 continue  # a drain on a dead host has nothing left to drain
-            ok = self.eligible(view, req.service)
-            where = placement.place(view, req.service, self.host, exclude=(set(view["hosts"]) - ok) | {dead})
-            if where.host is None:
+            to = decide.reclaim(view, req.service, dead, self.host, self.limits(view, req.service))
+            if to is None:
                 continue
-            moved = q.move(self.redis, dead, entry, req, where.host, events.now_ms())
-            if moved is not None:
-                log.info("request %s queued on dead host %s moved to %s", req.id, dead, where.host)
-                events.emit(
-                    self.redis,
-                    "reclaimed",
-                    req.service,
-                    request=req.id,
-                    dead=dead,
-                    host=where.host,
-                )
+            if q.move(self.redis, dead, entry, req, to, events.now_ms()) is not None:
+                log.info("request %s queued on dead host %s moved to %s", req.id, dead, to)
+                events.emit(self.redis, "reclaimed", req.service, request=req.id, dead=dead, host=to)
 
     # ---- loops ----------------------------------------------------------
 

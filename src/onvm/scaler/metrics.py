@@ -91,7 +91,8 @@ INSTANCE_GAUGES = (
     ("flows", "onvm_instance_flows", "Flows pinned to the instance."),
     ("rx_ring_count", "onvm_instance_rx_ring_packets", "Packets waiting in the instance's rx ring."),
 )
-BUSY = (("busy", "onvm_instance_busy_ratio", "Busy share of the instance over the last rate window."),)
+# (the view's "load"; the metric keeps its name, dashboards use it)
+BUSY = (("load", "onvm_instance_busy_ratio", "Busy share of the instance over the last rate window."),)
 SERVICE_GAUGES = (("instances", "onvm_service_instances", "Live instances of the service here."),)
 HOST_GAUGES = (
     ("avail", "onvm_pool_free_mbufs", "Free mbufs in the packet pool."),

@@ -2,13 +2,8 @@
 """The cluster's global view in Redis: which hosts run a manager, which
 instances each service has and where, and each instance's current rates.
 
-Layout (one writer per host: its scaler agent):
-  onvm:alive:<host>   a heartbeat, expires after HEARTBEAT_TTL_MS
-  onvm:host:<host>    hash: cpus, free_cores, updated_ms (expires with it)
-  onvm:inst:<host>    hash: instance id -> JSON of service, state, rates, busy
-  onvm:svc:<service>  sorted set of "<host>/<instance>", score = last seen ms
-  onvm:totals:<host>  JSON: per-service and per-chain counters over its manager's life
-  onvm:left:<host>    set by a host that stops cleanly (undeploy), for LEFT_TTL_MS
+The keys are keys.py's (the whole Redis layout, documented there); one
+writer per host: its scaler agent.
 A host that stops heartbeating drops out of every read after the TTL; its
 stale members are pruned by the next writer of that service.  One that
 leaves cleanly drops out at once and is not lost: the other scalers do not
@@ -22,6 +17,8 @@ import socket
 import urllib.parse
 from typing import Any
 
+from . import keys
+
 HEARTBEAT_TTL_MS = 3000
 # where roles/onvm_state keeps the Redis password on the control node
 DEFAULT_PASSWORD_FILE = "/var/lib/onvm-redis/password"
@@ -29,7 +26,7 @@ DEFAULT_PASSWORD_FILE = "/var/lib/onvm-redis/password"
 LAB_REDIS = "redis://198.18.0.1:6379/0"
 LAB_PASSWORD_FILE = "/var/lib/onvm-redis-lab/password"
 LEFT_TTL_MS = 60_000
-PREFIX = "onvm"
+PREFIX = keys.PREFIX
 
 
 def connect(url: str, password_file: str | None = None, **kw: Any) -> Any:
@@ -97,10 +94,6 @@ def ping(url: str, password_file: str | None = None, timeout: float = 3.0) -> st
     return None
 
 
-def _k(*parts: str) -> str:
-    return ":".join((PREFIX, *parts))
-
-
 def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
     """Per-instance rates between two stats snapshots (pure).  An instance
     seen for the first time (or restarted: another pid) has rates 0."""
@@ -127,9 +120,8 @@ def rates(prev: dict[str, Any] | None, snap: dict[str, Any], seconds: float) -> 
                 "drop_pps": round((d["rx_drop"] + d["dropped"]) / seconds_, 1),
                 # lost to its full rx ring only: what overload looks like
                 "ring_drop_pps": round(d["rx_drop"] / seconds_, 1),
-                "busy": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
-                # what steering and scaling go by: the busy share over the
-                # whole interval (the manager's load_pct is a 100 ms one)
+                # the busy share over the whole interval (the manager's
+                # load_pct is a 100 ms one): what steering and scaling go by
                 "load": round(d["busy_cycles"] / cycles, 3) if cycles > 0 else n["load_pct"] / 100.0,
                 "rx_ring": n["rx_ring_count"],
                 "flows": n["flows"],
@@ -148,24 +140,24 @@ def publish(
 ) -> None:
     """One heartbeat of ``host`` with its instances (one round trip);
     ``totals``: its per-service and per-chain counters (`onvm cluster`)."""
-    busy = sum(i["busy"] for i in instances)
+    busy = sum(i["load"] for i in instances)
     p = r.pipeline(transaction=True)
-    p.set(_k("alive", host), now_ms, px=HEARTBEAT_TTL_MS)
-    p.delete(_k("left", host))
-    p.delete(_k("host", host), _k("inst", host))
+    p.set(keys.alive(host), now_ms, px=HEARTBEAT_TTL_MS)
+    p.delete(keys.left(host))
+    p.delete(keys.host(host), keys.instances(host))
     if totals is not None:
-        p.set(_k("totals", host), json.dumps(totals), px=HEARTBEAT_TTL_MS)
+        p.set(keys.totals(host), json.dumps(totals), px=HEARTBEAT_TTL_MS)
     p.hset(
-        _k("host", host),
+        keys.host(host),
         mapping={"cpus": cpus, "free_cores": round(max(cpus - busy, 0.0), 3), "updated_ms": now_ms},
     )
-    p.pexpire(_k("host", host), HEARTBEAT_TTL_MS)
+    p.pexpire(keys.host(host), HEARTBEAT_TTL_MS)
     if instances:
-        p.hset(_k("inst", host), mapping={str(i["instance"]): json.dumps(i) for i in instances})
-        p.pexpire(_k("inst", host), HEARTBEAT_TTL_MS)
+        p.hset(keys.instances(host), mapping={str(i["instance"]): json.dumps(i) for i in instances})
+        p.pexpire(keys.instances(host), HEARTBEAT_TTL_MS)
     for i in instances:
-        p.zadd(_k("svc", i["service"]), {"%s/%d" % (host, i["instance"]): now_ms})
-        p.zremrangebyscore(_k("svc", i["service"]), 0, now_ms - HEARTBEAT_TTL_MS)
+        p.zadd(keys.service(i["service"]), {"%s/%d" % (host, i["instance"]): now_ms})
+        p.zremrangebyscore(keys.service(i["service"]), 0, now_ms - HEARTBEAT_TTL_MS)
     p.execute()
 
 
@@ -174,24 +166,58 @@ def host_totals(r: Any, hosts: list[str]) -> dict[str, Any]:
     that published them."""
     if not hosts:
         return {}
-    raw = r.mget([_k("totals", h) for h in hosts])
+    raw = r.mget([keys.totals(h) for h in hosts])
     return {h: json.loads(v) for h, v in zip(hosts, raw, strict=True) if v is not None}
 
 
 def leave(r: Any, host: str, now_ms: int) -> None:
     """``host`` stops cleanly: out of the view at once, and not lost."""
     p = r.pipeline(transaction=True)
-    p.set(_k("left", host), now_ms, px=LEFT_TTL_MS)
-    p.delete(_k("alive", host), _k("host", host), _k("inst", host), _k("totals", host))
+    p.set(keys.left(host), now_ms, px=LEFT_TTL_MS)
+    p.delete(keys.alive(host), keys.host(host), keys.instances(host), keys.totals(host))
     p.execute()
 
 
+def publish_limits(r: Any, host: str, limits: dict[str, tuple[int, int]]) -> None:
+    """The min and max instances ``host``'s inventory declares per service
+    (what the other scalers place and scale in by); expires with the heartbeat."""
+    p = r.pipeline()
+    p.delete(keys.limits(host))
+    if limits:
+        p.hset(keys.limits(host), mapping={s: json.dumps([lo, hi]) for s, (lo, hi) in limits.items()})
+    p.pexpire(keys.limits(host), HEARTBEAT_TTL_MS)
+    p.execute()
+
+
+def declared_limits(r: Any, hosts: list[str], service: str) -> dict[str, tuple[int, int]]:
+    """Host -> (min, max) of ``service``, for the ``hosts`` that declare it."""
+    out = {}
+    for h in hosts:
+        raw = r.hget(keys.limits(h), service)
+        if raw is not None:
+            lo, hi = json.loads(raw)
+            out[h] = (int(lo), int(hi))
+    return out
+
+
+def take_cooldown(r: Any, service: str, host: str, ms: int) -> bool:
+    """Take ``service``'s cluster-wide cooldown for ``ms``; False if another
+    host holds it (one scaler acts on a service at a time)."""
+    return bool(r.set(keys.cooldown(service), host, nx=True, px=max(1, ms)))
+
+
+def first_to_say_below(r: Any, service: str, lost: str, host: str) -> bool:
+    """Whether ``host`` is the one scaler of the cluster to report that
+    ``service`` fell under its minimum when ``lost`` hosts were lost."""
+    return bool(r.set(keys.below(service, lost), host, nx=True, px=LEFT_TTL_MS))
+
+
 def has_left(r: Any, host: str) -> bool:
-    return bool(r.exists(_k("left", host)))
+    return bool(r.exists(keys.left(host)))
 
 
 def alive_hosts(r: Any) -> list[str]:
-    prefix = _k("alive", "")
+    prefix = keys.ALIVE_PREFIX
     return sorted(k.decode()[len(prefix) :] for k in r.scan_iter(match=prefix + "*"))
 
 
@@ -200,11 +226,11 @@ def view(r: Any) -> dict[str, Any]:
     hosts: dict[str, Any] = {}
     services: dict[str, list[dict[str, Any]]] = {}
     for h in alive_hosts(r):
-        info = {k.decode(): float(v) for k, v in r.hgetall(_k("host", h)).items()}
+        info = {k.decode(): float(v) for k, v in r.hgetall(keys.host(h)).items()}
         if not info:
             continue
         hosts[h] = info
-        for raw in r.hgetall(_k("inst", h)).values():
+        for raw in r.hgetall(keys.instances(h)).values():
             inst = json.loads(raw)
             inst["host"] = h
             services.setdefault(inst["service"], []).append(inst)

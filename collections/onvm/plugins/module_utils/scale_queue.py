@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The auto-scaler's distributed queue of scale requests, on Redis Streams.
 
-Layout (prefix "onvm", as in global_view):
+Its keys are keys.py's (the whole Redis layout):
   onvm:scaleq:<host>             stream of requests for <host>, one entry per request
                                  (fields: see ScaleRequest.to_fields), read through the
                                  consumer group "onvm-scaler"; the consumer is <host>'s
@@ -42,8 +42,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-PREFIX = "onvm"
-GROUP = "onvm-scaler"
+from . import keys
+
+GROUP = keys.GROUP
 STATES = ("queued", "started", "done", "failed")
 KINDS = ("out", "in")
 STATE_TTL_MS = 24 * 3600 * 1000
@@ -53,19 +54,9 @@ EVENTS_MAXLEN = 1000
 _FIELDS = ("id", "service", "host", "origin", "kind", "attempt", "created_ms", "instance")
 
 
-def _k(*parts: str) -> str:
-    return ":".join((PREFIX, *parts))
-
-
-def stream_key(host: str) -> str:
-    return _k("scaleq", host)
-
-
-def state_key(req_id: str) -> str:
-    return _k("req", req_id)
-
-
-EVENTS_KEY = _k("events")
+stream_key = keys.stream
+state_key = keys.request
+EVENTS_KEY = keys.EVENTS
 
 
 def _s(v: bytes | str) -> str:
@@ -286,7 +277,7 @@ def begin(r: Any, req: ScaleRequest) -> bool:
     """True for the first caller for this request id (whatever the attempt),
     False for every later one: see the idempotence contract above."""
     return bool(
-        r.set(_k("req", req.id, "begun"), "%s/%d" % (req.host, req.attempt), nx=True, px=STATE_TTL_MS)
+        r.set(keys.request_begun(req.id), "%s/%d" % (req.host, req.attempt), nx=True, px=STATE_TTL_MS)
     )
 
 
@@ -334,7 +325,7 @@ def move(
     """Re-place orphan ``entry_id`` of ``from_host`` on ``to_host`` as the next
     attempt (created_ms = now_ms); returns the new request, or None if another
     mover took this (id, attempt) or the entry is gone or done meanwhile."""
-    if not r.set(_k("req", req.id, "move", str(req.attempt)), to_host, nx=True, px=MOVE_LOCK_MS):
+    if not r.set(keys.request_move(req.id, req.attempt), to_host, nx=True, px=MOVE_LOCK_MS):
         return None
     new = replace(req, host=to_host, attempt=req.attempt + 1, created_ms=now_ms)
     entry = r.eval(
