@@ -213,15 +213,11 @@ cmd_service_add(struct mgr *m, json_t *req)
 static int
 port_by_name(const struct mgr *m, const char *name)
 {
-	char *end;
-	long v;
+	int v = onvm_port_index(name);
 	unsigned int i;
 
-	if (strncmp(name, "port", 4) == 0) {
-		v = strtol(name + 4, &end, 10);
-		if (name[4] != '\0' && *end == '\0' && v >= 0 && v < (long)m->n_ports)
-			return (int)v;
-	}
+	if (v >= 0)
+		return v < (int)m->n_ports ? v : -1;
 	for (i = 0; i < m->n_ports; i++)
 		if (strcmp(m->ports[i].devname, name) == 0)
 			return (int)i;
@@ -417,7 +413,7 @@ cmd_chain_list(struct mgr *m)
 			json_pack("{s:s, s:o, s:o, s:o, s:i, s:i, s:i, s:b}", "name", c->name,
 				  "services", svcs, "egress",
 				  c->egress == 0xff ? json_null() :
-				  json_sprintf("port%u", c->egress),
+				  json_sprintf(ONVM_PORT_NAME_FMT, c->egress),
 				  "match", match_json(&c->match), "version", (int)c->version,
 				  "slot", (int)t->slot[i], "spi", (int)c->spi, "ingress",
 				  c->ingress != 0));
@@ -496,7 +492,7 @@ cmd_port_add(struct mgr *m, json_t *req)
 	id = ports_add(m, spec, err, sizeof(err));
 	if (id < 0)
 		return error_reply("port_add: %s", err);
-	snprintf(name, sizeof(name), "port%d", id);
+	snprintf(name, sizeof(name), ONVM_PORT_NAME_FMT, (unsigned int)id);
 	return json_pack("{s:b, s:i, s:s, s:s}", "ok", 1, "index", id, "port", name, "device",
 			 m->ports[id].devname);
 }

@@ -293,17 +293,13 @@ int
 onvm_nf_port_id(const struct onvm_nf *nf, const char *name)
 {
 	const struct onvm_shared *sh = nf->dp.sh;
-	char *end;
-	long v;
+	int v = onvm_port_index(name);
 	uint32_t i;
 
 	if (nf->check_only)
 		return 0;
-	if (strncmp(name, "port", 4) == 0)
-		name += 4;
-	v = strtol(name, &end, 10);
-	if (*name != '\0' && *end == '\0')
-		return (v >= 0 && (uint32_t)v < sh->n_ports) ? (int)v : -1;
+	if (v >= 0)
+		return (uint32_t)v < sh->n_ports ? v : -1;
 	for (i = 0; i < sh->n_ports; i++)
 		if (strncmp(sh->port_name[i], name, ONVM_NAME_LEN) == 0)
 			return (int)i;

@@ -41,9 +41,28 @@ main(int argc, char **argv)
 	printf("default_runtime_dir %s\n", ONVM_DEFAULT_RUNTIME_DIR);
 	printf("default_huge_dir %s\n", ONVM_DEFAULT_HUGE_DIR);
 	printf("fits %d\n", ONVM_NAME(b, small, ONVM_STATS_PATH_FMT, host));
+	for (int i = 3; i < argc; i++)
+		printf("port[%s] %d\n", argv[i], onvm_port_index(argv[i]));
 	return 0;
 }
 """
+
+
+# names a port may be given by in chains and NF options: the one rule says which are port numbers
+PORT_NAMES = [
+    "port0",
+    "port3",
+    "3",
+    "port12",
+    "port",
+    "port-1",
+    "-1",
+    "port3x",
+    "3x",
+    "eth0",
+    "net_null0",
+    "port65536",
+]
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
@@ -57,8 +76,12 @@ def test_the_c_header_names_what_names_py_names(tmp_path: Path, host: str) -> No
         check=True,
     )
     rd = "/tmp/rd"
-    out = subprocess.run([str(exe), host, rd], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([str(exe), host, rd, *PORT_NAMES], check=True, capture_output=True, text=True).stdout
     got = dict(line.split(" ", 1) for line in out.splitlines())
+    ports = {k[5:-1]: int(v) for k, v in got.items() if k.startswith("port[")}
+    assert ports == {n: -1 if names.port_index(n) is None else names.port_index(n) for n in PORT_NAMES}
+    assert ports["port3"] == ports["3"] == 3 and ports["eth0"] == -1
+    got = {k: v for k, v in got.items() if not k.startswith("port[")}
     assert got == {
         "file_prefix": names.file_prefix(host),
         "hugepage_prefix": names.hugepage_prefix(host),

@@ -110,13 +110,14 @@ def test_nothing_edits_sys_path() -> None:
 NAME_BUILT = re.compile(
     r"onvm-%s|/etc/onvm/%s|/etc/onvm/\{\{|onvm-\{\{|\"onvm-\" *\+|'onvm-' *~|ov%s%d|/dev/shm/onvm-%"
     r"|onvm-(mgr|scaler)-%s|\"onvm-%smap_\"|\"%s/onvm-%s"
+    r"|\"port%[ud]|startswith\(\"port\"\)|strncmp\(name, \"port\""
 )
 
 
 def test_per_host_names_come_from_one_place() -> None:
     """module_utils/names.py (the filter onvm.nfv.host_names for the roles) and
-    its C counterpart onvm_names.h derive every per-host name; nothing else
-    builds one."""
+    its C counterpart onvm_names.h derive every per-host name and hold the one
+    rule for port names; nothing else builds or parses one."""
     own = {TOP / "collections/onvm/plugins/module_utils/names.py", TOP / "native/include/onvm/onvm_names.h"}
     hits = []
     for root, suffixes in (

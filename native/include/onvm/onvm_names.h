@@ -10,6 +10,8 @@
 #define ONVM_NAMES_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define ONVM_DEFAULT_RUNTIME_DIR "/var/run/dpdk"
 #define ONVM_DEFAULT_HUGE_DIR "/dev/hugepages"
@@ -31,5 +33,26 @@
 		int n_ = snprintf((buf), (len), fmt, __VA_ARGS__);             \
 		(n_ < 0 || (size_t)n_ >= (size_t)(len)) ? -1 : 0;              \
 	})
+
+/* The name of port N (chains, NF options, stand-ins): "port<N>" */
+#define ONVM_PORT_NAME_FMT "port%u"
+
+/* A port named by its number: "port<N>", or a bare "<N>" (N decimal); N,
+ * or -1 if the name is not of that form.  A port may also be named by its
+ * DPDK device name, which the caller looks up (it knows the ports).  The
+ * same rule as port_index() in module_utils/names.py. */
+static inline int
+onvm_port_index(const char *name)
+{
+	char *end;
+	long v;
+
+	if (strncmp(name, "port", 4) == 0)
+		name += 4;
+	if (*name < '0' || *name > '9')
+		return -1;
+	v = strtol(name, &end, 10);
+	return (*end == '\0' && v <= 0xffff) ? (int)v : -1;
+}
 
 #endif /* ONVM_NAMES_H */

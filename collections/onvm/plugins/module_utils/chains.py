@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import names
 from .onvm_ctl import CtlClient
 
 MATCH_KEYS = ("in_port", "proto", "src", "dst", "src_port", "dst_port")
@@ -29,8 +30,8 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     bad = set(match) - set(MATCH_KEYS)
     if bad:
         raise ChainSpecError("chain %s: match: unknown key(s) %s" % (name, ", ".join(sorted(bad))))
-    if isinstance(match.get("in_port"), str) and match["in_port"].startswith("port"):
-        match["in_port"] = int(match["in_port"][4:])
+    if names.port_index(match.get("in_port")) is not None:
+        match["in_port"] = names.port_index(match["in_port"])
     if "proto" in match:
         match["proto"] = _proto(match["proto"])
     for key in ("src", "dst"):
@@ -40,8 +41,8 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             elif "/" not in match[key]:
                 match[key] += "/32"
     egress = spec.get("egress")
-    if isinstance(egress, int):
-        egress = "port%d" % egress
+    if isinstance(egress, int) and not isinstance(egress, bool):
+        egress = names.port_name(egress)
     out = {
         "services": list(services),
         "match": match,
@@ -86,12 +87,8 @@ def check(name: str, spec: dict[str, Any], services: set[str], n_ports: int) -> 
     for key, port in (("egress", spec["egress"]), ("match.in_port", spec["match"].get("in_port"))):
         if port is None:
             continue
-        index = (
-            int(port[4:])
-            if isinstance(port, str) and port.startswith("port") and port[4:].isdigit()
-            else port
-        )
-        if not isinstance(index, int) or not 0 <= index < n_ports:
+        index = names.port_index(port)
+        if index is None or not index < n_ports:
             return "chain %s: %s: no port %s on this host (it has %d)" % (name, key, port, n_ports)
     return None
 

@@ -115,7 +115,7 @@ def chain_errors(name: str, chain: Any, services: dict[str, Any]) -> list[str]:
 def fabric_ports(fabric: dict[str, str] | None, first: int) -> dict[str, str]:
     """Peer host -> the port name its fabric link gets on this host: fabric
     ports follow the lab ports, in peer-name order."""
-    return {peer: "port%d" % (first + i) for i, peer in enumerate(sorted(fabric or {}))}
+    return {peer: names.port_name(first + i) for i, peer in enumerate(sorted(fabric or {}))}
 
 
 def remotes(

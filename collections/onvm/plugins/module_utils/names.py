@@ -140,6 +140,28 @@ def leftovers(host: str, runtime_dir: str = RUNTIME_DIR, huge_dir: str = HUGE_DI
     return sorted(p for pattern in leftover_globs(host, runtime_dir, huge_dir) for p in glob.glob(pattern))
 
 
+def port_name(index: int) -> str:
+    """The name of a host's port ``index`` (chains, NF options, stand-ins)."""
+    return "port%d" % index
+
+
+def port_index(name: Any) -> int | None:
+    """A port named by its number: "port<N>", a bare "<N>" or the number
+    itself; N, or None if ``name`` is not of that form (it may be a DPDK
+    device name).  The same rule as onvm_port_index() in onvm_names.h."""
+    if isinstance(name, bool):
+        return None
+    if isinstance(name, int):
+        return name if 0 <= name <= 0xFFFF else None
+    if not isinstance(name, str):
+        return None
+    digits = name[4:] if name.startswith("port") else name
+    if not digits or not "0" <= digits[0] <= "9" or not digits.isdigit() or not digits.isascii():
+        return None
+    n = int(digits)
+    return n if n <= 0xFFFF else None
+
+
 def host_names(host: str, lab_ports: int = 0) -> dict[str, Any]:
     """Everything above for ``host`` in one dict (the filter the roles use)."""
     return {
