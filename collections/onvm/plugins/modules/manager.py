@@ -333,9 +333,9 @@ def _absent(module: AnsibleModule, cfg: ManagerConfig, use_systemd: bool) -> Non
         if use_systemd:
             _systemd(cfg, "stopped", running)
         stop(cfg.host, cfg.runtime_dir)
-        # what is left once it is gone (a clean exit removes most of it itself)
-        result["removed"] = left = names.leftovers(cfg.host, cfg.runtime_dir, huge_dir)
-        for path in left:
+        # what is still there once it is gone (stopping removes its
+        # supervision files, a clean exit most of the rest)
+        for path in names.leftovers(cfg.host, cfg.runtime_dir, huge_dir):
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
             else:
