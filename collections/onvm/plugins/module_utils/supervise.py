@@ -63,13 +63,14 @@ class Daemon:
         return pid if any(os.path.basename(part) == ours for part in cmd) else None
 
     def recorded(self) -> dict[str, Any] | None:
-        """What the state file says it was started with."""
+        """What the state file says it was started with (None: no state
+        file, or one that is not ours: a stale or damaged one is no record)."""
         try:
             with open(self.state_file) as f:
-                data: dict[str, Any] = json.load(f)
-                return data
+                data = json.load(f)
         except (OSError, ValueError):
             return None
+        return data if isinstance(data, dict) else None
 
     def same_config(self) -> bool:
         rec = self.recorded()

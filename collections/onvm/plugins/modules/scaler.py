@@ -59,7 +59,9 @@ options:
         C(PORT) alone listens on 127.0.0.1. Omitted, no metrics are served.
     type: str
   state:
-    description: Whether the agent should run.
+    description:
+      - Whether the agent should run. V(stopped) also removes the pid and state files of an agent that was
+        killed.
     type: str
     choices: [started, stopped]
     default: started
@@ -100,6 +102,7 @@ argv:
 """
 
 import hashlib
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -174,8 +177,10 @@ def main() -> None:
             module.fail_json(msg="redis: %s" % problem, argv=argv)
     d = Daemon(names.daemon(names.SCALER, p["host"]), argv, conf)
     pid = d.pid()
+    # a killed agent's pid and state files (no process of ours behind them)
+    stale = pid is None and any(os.path.exists(f) for f in (d.pid_file, d.state_file))
     if p["state"] == "stopped":
-        changed = pid is not None
+        changed = pid is not None or stale
     else:
         changed = pid is None or not d.same_config()
     result = dict(
@@ -189,8 +194,8 @@ def main() -> None:
     )
     if module.check_mode or not changed:
         module.exit_json(**result)
-    if pid is not None:
-        d.stop(pid)
+    if pid is not None or stale:
+        d.stop(pid)  # (removes the pid and state files too)
     if p["state"] == "started":
         started = time.monotonic()
         try:
