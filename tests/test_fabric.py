@@ -322,11 +322,11 @@ def test_one_five_tuple_on_two_paths_is_two_flows(two_hosts: TwoHosts, fabric_ki
 
 @pytest.mark.dataplane
 def test_packets_sent_into_a_cross_host_chain_again_start_with_a_fresh_ttl(built: None) -> None:
-    """bench/fabric.py's loop: speed_tester on A puts what comes back from
+    """bench/fabric.py's loop (onvm.lab.ringloop): speed_tester on A puts what comes back from
     B's bounce into the chain again.  Each trip is a new one along the path
     (a fresh NSH TTL): the 1,024 packets in flight keep going round far past
     the 63 hops a TTL allows (they used to die there and the sender hung)."""
-    from bench.fabric import cross_host
+    from onvm.lab.ringloop import cross_host
 
     ensure_free(160)
     mpps = cross_host(1.0)

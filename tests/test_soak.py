@@ -1,4 +1,4 @@
-"""Leaks: bench/soak.py for 30 s (10 minutes when run as the benchmark):
+"""Leaks: the soak run of bench/soak.py (onvm.lab.soak) for 30 s (10 minutes when run as the benchmark):
 traffic through a chain while an NF instance is started, drained and
 stopped over and over and the first one is killed every 3rd cycle; at the
 end every mbuf is free again, each exactly once (the pool audit), and the
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.soak import checks_of, soak
+from onvm.lab.soak import checks_of, soak
 
 
 @pytest.mark.dataplane

@@ -133,3 +133,10 @@ def test_per_host_names_come_from_one_place() -> None:
                     if NAME_BUILT.search(line):
                         hits.append("%s:%d: %s" % (os.path.relpath(path, TOP), i, line.strip()))
     assert hits == []
+
+
+def test_tests_import_nothing_from_the_benchmarks() -> None:
+    """What a test and a benchmark share (a soak run, the ring loop) lives in
+    onvm.lab; the benchmarks are entry points, not a library."""
+    bad = {n: sorted(m for m in GRAPH[n] if _is(m, ("bench",))) for n in GRAPH if _is(n, ("tests",))}
+    assert {n: m for n, m in bad.items() if m} == {}
