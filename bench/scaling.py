@@ -360,8 +360,10 @@ def main() -> int:
         ),
         "0 packets lost in scale-in": all(r["scale_in_lost"] == 0 and r["scaled_in"] == 1 for r in rounds),
         "remote reaction <= 2 s": rmed is not None and rmed <= 2.0,
-        "remote instance placed on lab3 each time": bool(remote)
-        and all(x["placed_on"] == ["lab3"] and x["back_to_start"] for x in remote),
+        # (2.2x the capacity of one instance is offered for 6 s: once the first new instance
+        # runs, two are still short of it, and a second scale-out may follow the 3 s cooldown)
+        "the first instance for the overload placed on lab3, every round back to start": bool(remote)
+        and all(x["placed_on"][:1] == ["lab3"] and x["back_to_start"] for x in remote),
     }
     result = {
         "bench": "scaling",
