@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args, rest = ap.parse_known_args(argv)
     if args.cmd == "demo":
-        return demo.main(rest)
+        return demo.main(rest, prog="onvm-lab demo")
     if args.cmd == "scale-demo":
-        return scale_demo.main(rest)
+        return scale_demo.main(rest, prog="onvm-lab scale-demo")
     if rest:
         ap.error("unrecognized arguments: %s" % " ".join(rest))
     return send(args.host, args.port, args.count, args.dports, args.rate)

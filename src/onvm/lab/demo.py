@@ -20,8 +20,10 @@ from .single_host import firewall_forward, wait_until
 DPORTS = "1000-4999"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--frames", type=int, default=10_000, help="frames to send (default 10000)")
     args = ap.parse_args(argv)
     n = args.frames

@@ -256,8 +256,10 @@ def report(res: dict[str, Any]) -> bool:
     return all(checks.values())
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--redis", default=global_view.LAB_REDIS, help="Redis URL of the lab's global view")
     ap.add_argument(
         "--redis-password-file",
