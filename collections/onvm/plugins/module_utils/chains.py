@@ -30,8 +30,9 @@ def normalise(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     bad = set(match) - set(MATCH_KEYS)
     if bad:
         raise ChainSpecError("chain %s: match: unknown key(s) %s" % (name, ", ".join(sorted(bad))))
-    if names.port_index(match.get("in_port")) is not None:
-        match["in_port"] = names.port_index(match["in_port"])
+    in_port = names.port_index(match.get("in_port"))
+    if in_port is not None:
+        match["in_port"] = in_port
     if "proto" in match:
         match["proto"] = _proto(match["proto"])
     for key in ("src", "dst"):

@@ -156,7 +156,7 @@ def port_index(name: Any) -> int | None:
     if not isinstance(name, str):
         return None
     digits = name[4:] if name.startswith("port") else name
-    if not digits or not "0" <= digits[0] <= "9" or not digits.isdigit() or not digits.isascii():
+    if not (digits.isascii() and digits.isdigit()):
         return None
     n = int(digits)
     return n if n <= 0xFFFF else None
