@@ -9,7 +9,7 @@ import subprocess
 import time
 from typing import Any
 
-from ansible_collections.onvm.nfv.plugins.module_utils import names
+from ansible_collections.onvm.nfv.plugins.module_utils import manager_proc, names
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_stats import StatsReader, default_path
 
@@ -84,7 +84,9 @@ class ManagerProcess:
         return self.proc.pid
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM, then SIGKILL; returns the exit code."""
+        """SIGTERM, then SIGKILL; returns the exit code.  A manager that did
+        not exit cleanly (a test killed it -9) cannot remove its files: they
+        are removed here, as the manager module's state=absent does."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
@@ -94,6 +96,8 @@ class ManagerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.returncode < 0:  # ended by a signal, not by its own clean exit
+            manager_proc.remove_leftovers(self.host)
         return self.proc.returncode
 
     def __enter__(self) -> ManagerProcess:

@@ -13,6 +13,7 @@ the running manager adds (``port_add``) without a restart.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -204,6 +205,21 @@ def stop(
         pass
     d = daemon(None, host, state_dir)
     return d.stop(pid if pid is not None else d.pid(), timeout, asked=pid is not None) or pid is not None
+
+
+def remove_leftovers(
+    host: str, runtime_dir: str = DEFAULT_RUNTIME_DIR, huge_dir: str | None = None
+) -> list[str]:
+    """Remove what a manager of ``host`` that did not exit cleanly left
+    (names.leftovers: hugepage files, runtime dir, stats area, supervision
+    files); the paths removed.  Call it only when no manager of ``host`` runs."""
+    gone = names.leftovers(host, runtime_dir, huge_dir or names.HUGE_DIR)
+    for path in gone:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    return gone
 
 
 def unit_name(host: str) -> str:

@@ -183,8 +183,6 @@ removed:
   sample: ["/dev/hugepages/onvm-lab1map_0", "/dev/shm/onvm-lab1.stats", "/var/run/dpdk/onvm-lab1"]
 """
 
-import os
-import shutil
 from dataclasses import replace
 from typing import Any
 
@@ -198,6 +196,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     added_ports,
     install_unit,
     recorded_config,
+    remove_leftovers,
     start,
     status,
     stop,
@@ -316,7 +315,7 @@ def _absent(module: AnsibleModule, cfg: ManagerConfig, use_systemd: bool) -> Non
     huge_dir = cfg.huge_dir or names.HUGE_DIR
     now = status(cfg.host, cfg.runtime_dir)
     left = names.leftovers(cfg.host, cfg.runtime_dir, huge_dir)
-    running = bool(now["answers"] or now["running"])
+    running = bool(now["running"])
     result: dict[str, Any] = dict(
         changed=running or bool(left),
         argv=cfg.argv(),
@@ -335,11 +334,7 @@ def _absent(module: AnsibleModule, cfg: ManagerConfig, use_systemd: bool) -> Non
         stop(cfg.host, cfg.runtime_dir)
         # what is still there once it is gone (stopping removes its
         # supervision files, a clean exit most of the rest)
-        for path in names.leftovers(cfg.host, cfg.runtime_dir, huge_dir):
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+        remove_leftovers(cfg.host, cfg.runtime_dir, huge_dir)
     except (ManagerError, OSError) as e:
         module.fail_json(msg="state=absent: %s" % e, **{k: v for k, v in result.items() if k != "diff"})
     module.exit_json(**result)
