@@ -91,6 +91,55 @@ def test_manager_refuses_the_pci_device_behind_eth0(tag: str, built: None) -> No
 
 
 @pytest.mark.dataplane
+def test_the_manager_and_onvm_own_apply_one_rule(tag: str, hugepages: int, built: None) -> None:
+    """onvm-mgr refuses a port with the very words onvm-own (and so the
+    dpdk_bind module) gives, and takes the port once the reason is gone: an
+    interface with an address in the lab's range is not exempt."""
+    host, ns = "t" + tag, "onvmown" + tag
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        in_ns = ["ip", "netns", "exec", ns]
+        subprocess.run([*in_ns, "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"], check=True)
+        subprocess.run([*in_ns, "ip", "link", "set", "v0", "up"], check=True)
+        subprocess.run([*in_ns, "ip", "addr", "add", "198.18.250.1/24", "dev", "v0"], check=True)
+        cases = [
+            ([], "net_af_packet0,iface=eth0"),
+            ([], "net_af_packet0,iface=lo"),
+            (in_ns, "net_af_packet0,iface=v0"),
+            *([([], pci)] if (pci := eth0_pci()) is not None else []),
+        ]
+        before = machine_net()
+        said: dict[str, str] = {}
+        for prefix, spec in cases:
+            own = subprocess.run([*prefix, binary("onvm-own"), spec], capture_output=True, text=True)
+            assert own.returncode == 1 and own.stdout.startswith("refusing "), (spec, own)
+            mgr = subprocess.run(
+                [*prefix, binary("onvm-mgr"), "--host", host, "--check", "--port", spec],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert mgr.returncode == 2 and own.stdout.strip() in mgr.stderr, (spec, mgr.stderr)
+            said[spec] = own.stdout
+        assert "it has addresses (198.18.250.1)" in said["net_af_packet0,iface=v0"]
+        subprocess.run([*in_ns, "ip", "addr", "flush", "dev", "v0", "scope", "global"], check=True)
+        spec = "net_af_packet0,iface=v0"
+        own = subprocess.run([*in_ns, binary("onvm-own"), spec], capture_output=True, text=True)
+        assert (own.returncode, own.stdout) == (0, "")
+        mgr = subprocess.run(
+            [*in_ns, binary("onvm-mgr"), "--host", host, "--check", "--port", spec],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert mgr.returncode == 0, mgr.stderr
+        assert machine_net() == before
+        assert leftovers(host) == []
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+@pytest.mark.dataplane
 def test_second_manager_for_the_same_host_is_refused(managers: Callable[..., ManagerProcess]) -> None:
     mgr = managers()
     proc = run_mgr(mgr.host)

@@ -621,9 +621,9 @@ def pci_lab(tmp_path: Path) -> Iterator[tuple[FakeTree, FifoKernel]]:
         kernel.close()
 
 
-def test_dpdk_bind_module_on_a_fake_sysfs(pci_lab: tuple[FakeTree, FifoKernel]) -> None:
+def test_dpdk_bind_module_on_a_fake_sysfs(pci_lab: tuple[FakeTree, FifoKernel], built: None) -> None:
     tree, kernel = pci_lab
-    roots = dict(sysfs_root=str(tree.sys), procfs_root=str(tree.proc))
+    roots = dict(sysfs_root=str(tree.sys), procfs_root=str(tree.proc), onvm_own=binary("onvm-own"))
     override = tree.device_path(FREE_NIC) / "driver_override"
     bind = dict(device=FREE_NIC, driver="vfio-pci", **roots)
 
@@ -668,16 +668,17 @@ def test_dpdk_bind_module_on_a_fake_sysfs(pci_lab: tuple[FakeTree, FifoKernel]) 
 
 
 @pytest.mark.skipif(eth0_pci_address() is None, reason="eth0 has no PCI device on this machine")
-def test_dpdk_bind_module_refuses_this_machines_nic() -> None:
+def test_dpdk_bind_module_refuses_this_machines_nic(built: None) -> None:
     """In check mode only (a refusal comes before any write, but this is the
     machine's only way out)."""
     addr = eth0_pci_address()
     assert addr is not None
     driver = os.path.basename(os.readlink("/sys/bus/pci/devices/%s/driver" % addr))
     for drv in ("vfio-pci", "uio_pci_generic"):
-        r = ansible("dpdk_bind", {"device": addr, "driver": drv}, check=True, diff=True)
+        args = {"device": addr, "driver": drv, "onvm_own": binary("onvm-own")}
+        r = ansible("dpdk_bind", args, check=True, diff=True)
         assert r["failed"] and r["msg"].startswith("refusing PCI device %s: it backs interface 'eth0'" % addr)
-    r = ansible("dpdk_bind", {"device": "0000:7f:1f.7", "driver": "vfio-pci"})
+    r = ansible("dpdk_bind", {"device": "0000:7f:1f.7", "driver": "vfio-pci", "onvm_own": binary("onvm-own")})
     assert (
         r["failed"]
         and r["msg"] == "device=0000:7f:1f.7: no such PCI device (no /sys/bus/pci/devices/0000:7f:1f.7)"

@@ -4,9 +4,7 @@
  * configure and start them; add a vdev to a running manager.
  *
  * Safety rule, as dpdk-devbind has it: never take a device or interface
- * the machine itself uses.  A PCI device whose net interface is up, or an
- * interface (for af_packet/pcap/tap vdevs) that carries a route or an
- * address outside the lab ranges (198.18.0.0/15, link-local), is refused.
+ * the machine itself uses (onvm_own.h, shared with the onvm-own tool).
  */
 #define _GNU_SOURCE            /* memmem */
 #include <arpa/inet.h>
@@ -28,195 +26,13 @@
 #include <rte_dev.h>
 #include <rte_ethdev.h>
 
+#include "onvm/onvm_own.h"
+
 #include "mgr.h"
 
 #define RX_DESC 1024
 #define TX_DESC 1024
 #define MEMIF_CONNECT_TRIES 50     /* x 100 ms: how long a memif client waits for its server */
-
-static bool
-lab_v4(uint32_t host_order)
-{
-	return (host_order & 0xfffe0000u) == 0xc6120000u; /* 198.18.0.0/15 */
-}
-
-/* Does `iface` carry an IPv4 route outside the lab ranges (the default
- * route included), or an IPv6 route other than link-local/multicast? */
-static bool
-iface_has_route(const char *iface)
-{
-	char line[512], name[IF_NAMESIZE + 1], dst6[40];
-	unsigned int dst, gw, flags, plen;
-	bool found = false;
-	FILE *f;
-
-	f = fopen("/proc/net/route", "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL) {
-			if (sscanf(line, "%16s %x %x %x", name, &dst, &gw, &flags) != 4)
-				continue;
-			if (strcmp(name, iface) == 0 && !(dst != 0 && lab_v4(ntohl(dst))))
-				found = true;
-		}
-		fclose(f);
-	}
-	f = fopen("/proc/net/ipv6_route", "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL) {
-			char *dev = strrchr(line, ' ');
-
-			if (sscanf(line, "%32s %x", dst6, &plen) != 2 || dev == NULL)
-				continue;
-			dev++;
-			dev[strcspn(dev, "\n")] = '\0';
-			if (strcmp(dev, iface) != 0)
-				continue;
-			if (strncmp(dst6, "fe80", 4) == 0 || strncmp(dst6, "ff", 2) == 0)
-				continue;
-			found = true;
-		}
-		fclose(f);
-	}
-	return found;
-}
-
-static bool
-iface_has_foreign_addr(const char *iface)
-{
-	struct ifaddrs *ifa, *i;
-	bool found = false;
-
-	if (getifaddrs(&ifa) < 0)
-		return false;
-	for (i = ifa; i != NULL; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || strcmp(i->ifa_name, iface) != 0)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			uint32_t a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
-
-			if (!lab_v4(a) && (a >> 24) != 127)
-				found = true;
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			const struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-
-			if (!IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a))
-				found = true;
-		}
-	}
-	freeifaddrs(ifa);
-	return found;
-}
-
-static int
-check_iface(const char *iface, bool must_exist, char *err, size_t errlen)
-{
-	if (if_nametoindex(iface) == 0) {
-		if (!must_exist)
-			return 0;
-		snprintf(err, errlen, "interface '%s' does not exist", iface);
-		return -1;
-	}
-	if (strcmp(iface, "lo") == 0 || iface_has_route(iface) || iface_has_foreign_addr(iface)) {
-		snprintf(err, errlen,
-			 "refusing interface '%s': it carries routes or addresses of this machine "
-			 "(only interfaces with no address outside 198.18.0.0/15 may be taken)",
-			 iface);
-		return -1;
-	}
-	return 0;
-}
-
-static bool
-is_pci_addr(const char *s)
-{
-	unsigned int d, b, dev, fn;
-	char tail;
-
-	return sscanf(s, "%x:%x:%x.%x%c", &d, &b, &dev, &fn, &tail) == 4 ||
-	       sscanf(s, "%x:%x.%x%c", &b, &dev, &fn, &tail) == 3;
-}
-
-/* Is `iface` backed by the PCI device whose sysfs path is `devpath`
- * (directly, or through a child device such as virtioN)? */
-static bool
-iface_on_device(const char *iface, const char *devpath)
-{
-	char link[512], real[PATH_MAX];
-	size_t n = strlen(devpath);
-
-	snprintf(link, sizeof(link), "/sys/class/net/%s/device", iface);
-	if (realpath(link, real) == NULL)
-		return false;
-	return strncmp(real, devpath, n) == 0 && (real[n] == '\0' || real[n] == '/');
-}
-
-static int
-check_pci(const char *addr, char *err, size_t errlen)
-{
-	char path[512], devpath[PATH_MAX], full[32];
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	if (strlen(addr) < 12)
-		snprintf(full, sizeof(full), "0000:%s", addr);
-	else
-		snprintf(full, sizeof(full), "%s", addr);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", full);
-	if (realpath(path, devpath) == NULL) {
-		snprintf(err, errlen, "unknown PCI device '%s' (no %s)", addr, path);
-		return -1;
-	}
-	d = opendir("/sys/class/net");
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && rc == 0) {
-		char state[32] = "";
-		FILE *f;
-
-		if (de->d_name[0] == '.' || !iface_on_device(de->d_name, devpath))
-			continue;
-		snprintf(path, sizeof(path), "/sys/class/net/%s/operstate", de->d_name);
-		f = fopen(path, "r");
-		if (f != NULL) {
-			if (fgets(state, sizeof(state), f) == NULL)
-				state[0] = '\0';
-			fclose(f);
-		}
-		if (strncmp(state, "up", 2) == 0 || iface_has_route(de->d_name) ||
-		    iface_has_foreign_addr(de->d_name)) {
-			snprintf(err, errlen,
-				 "refusing PCI device %s: it backs interface '%s' which is up or "
-				 "carries routes (the machine's own NIC)", full, de->d_name);
-			rc = -1;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
-/* Value of key `k` in a "drv,k1=v1,k2=v2" vdev string into out. */
-static bool
-kv_get(const char *spec, const char *k, char *out, size_t outlen)
-{
-	const char *p = strchr(spec, ',');
-	size_t kl = strlen(k);
-
-	while (p != NULL) {
-		p++;
-		if (strncmp(p, k, kl) == 0 && p[kl] == '=') {
-			size_t n = strcspn(p + kl + 1, ",");
-
-			if (n >= outlen)
-				n = outlen - 1;
-			memcpy(out, p + kl + 1, n);
-			out[n] = '\0';
-			return true;
-		}
-		p = strchr(p, ',');
-	}
-	return false;
-}
 
 /* Does the PMD shared object at `path` name the driver (its embedded
  * PMD_INFO_STRING, which dpdk-pmdinfo reads too)? */
@@ -294,40 +110,30 @@ check_vdev_driver(const struct mgr_port *p, char *err, size_t errlen)
 int
 ports_check_spec(struct mgr_port *p, char *err, size_t errlen)
 {
-	static const char *iface_keys[] = { "iface", "rx_iface", "tx_iface", "rx_iface_in" };
-	char iface[IF_NAMESIZE + 8];
 	size_t n;
-	unsigned int i;
 
-	if (is_pci_addr(p->spec)) {
+	if (onvm_own_is_pci(p->spec)) {
 		p->kind = PORT_PCI;
 		if (strlen(p->spec) >= sizeof(p->devname)) {
 			snprintf(err, errlen, "bad PCI address '%s'", p->spec);
 			return -1;
 		}
 		memcpy(p->devname, p->spec, strlen(p->spec) + 1);
-		return check_pci(p->spec, err, errlen);
-	}
-	p->kind = PORT_VDEV;
-	n = strcspn(p->spec, ",");
-	if (strncmp(p->spec, "net_", 4) != 0 || n < 5 || n >= sizeof(p->devname)) {
-		snprintf(err, errlen,
-			 "unknown port '%s': give a PCI address (0000:03:00.0) or a DPDK vdev "
-			 "(net_af_packet0,iface=veth0 / net_memif0,... / net_null0)", p->spec);
-		return -1;
-	}
-	memcpy(p->devname, p->spec, n);
-	p->devname[n] = '\0';
-	if (check_vdev_driver(p, err, errlen) < 0)
-		return -1;
-	for (i = 0; i < RTE_DIM(iface_keys); i++) {
-		if (!kv_get(p->spec, iface_keys[i], iface, sizeof(iface)))
-			continue;
-		/* af_packet and pcap open an existing interface; tap makes one. */
-		if (check_iface(iface, strncmp(p->spec, "net_tap", 7) != 0, err, errlen) < 0)
+	} else {
+		p->kind = PORT_VDEV;
+		n = strcspn(p->spec, ",");
+		if (strncmp(p->spec, "net_", 4) != 0 || n < 5 || n >= sizeof(p->devname)) {
+			snprintf(err, errlen,
+				 "unknown port '%s': give a PCI address (0000:03:00.0) or a DPDK vdev "
+				 "(net_af_packet0,iface=veth0 / net_memif0,... / net_null0)", p->spec);
+			return -1;
+		}
+		memcpy(p->devname, p->spec, n);
+		p->devname[n] = '\0';
+		if (check_vdev_driver(p, err, errlen) < 0)
 			return -1;
 	}
-	return 0;
+	return onvm_own_port(&onvm_own_system, p->spec, err, errlen) == ONVM_OWN_FREE ? 0 : -1;
 }
 
 /* A memif client's start connects to its server, which may be starting
@@ -410,7 +216,7 @@ ports_add(struct mgr *m, const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "port spec too long");
 		return -1;
 	}
-	if (is_pci_addr(spec)) {
+	if (onvm_own_is_pci(spec)) {
 		snprintf(err, errlen, "'%s': a PCI device is added with a manager restart "
 			 "(only vdevs are hot-added)", spec);
 		return -1;

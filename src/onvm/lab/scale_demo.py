@@ -35,6 +35,9 @@ from . import traffic
 from .netns import VethPort
 
 HOSTS = ("lab1", "lab2", "lab3")
+# the lab's global view (inventory/lab: a Redis of its own on the management bridge)
+LAB_REDIS = "redis://198.18.0.1:6379/0"
+LAB_PASSWORD_FILE = "/var/lib/onvm-redis-lab/password"
 FLOWS = "1000-60000"
 
 
@@ -163,7 +166,7 @@ def rule_choice(event: dict[str, Any], service: str = "slow") -> str | None:
     return chosen
 
 
-def lab_redis(url: str, password_file: str | None = global_view.LAB_PASSWORD_FILE) -> Any:
+def lab_redis(url: str, password_file: str | None = LAB_PASSWORD_FILE) -> Any:
     """The deployed view's Redis, with the password onvm.nfv.onvm_state made
     (when there is one)."""
     if password_file and not os.path.exists(password_file):
@@ -175,7 +178,7 @@ def run(
     redis_url: str,
     cap: int = 2000,
     while_scaled: Callable[[], Any] | None = None,
-    password_file: str | None = global_view.LAB_PASSWORD_FILE,
+    password_file: str | None = LAB_PASSWORD_FILE,
 ) -> dict[str, Any]:
     """The three steps.  ``while_scaled``, if given, runs after the second,
     under the same load, with the extra instance running; its result is in
@@ -260,10 +263,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--redis", default=global_view.LAB_REDIS, help="Redis URL of the lab's global view")
+    ap.add_argument("--redis", default=LAB_REDIS, help="Redis URL of the lab's global view")
     ap.add_argument(
         "--redis-password-file",
-        default=global_view.LAB_PASSWORD_FILE,
+        default=LAB_PASSWORD_FILE,
         help="the Redis password (default %(default)s, when it exists)",
     )
     ap.add_argument("--json", help="also write the results here")

@@ -22,9 +22,6 @@ from . import keys
 HEARTBEAT_TTL_MS = 3000
 # where roles/onvm_state keeps the Redis password on the control node
 DEFAULT_PASSWORD_FILE = "/var/lib/onvm-redis/password"
-# the lab's (inventory/lab: a Redis of its own on the management bridge)
-LAB_REDIS = "redis://198.18.0.1:6379/0"
-LAB_PASSWORD_FILE = "/var/lib/onvm-redis-lab/password"
 LEFT_TTL_MS = 60_000
 PREFIX = keys.PREFIX
 

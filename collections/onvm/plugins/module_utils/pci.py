@@ -8,41 +8,27 @@ write its address to ``drivers/<driver>/bind``, then clear the override.
 Giving a device back to the kernel unbinds it from the DPDK driver and asks
 the PCI bus to probe it again (``drivers_probe``), so its own driver takes it.
 
-Safety rule (the same as onvm-mgr's in native/manager/ports.c, and
-dpdk-devbind's "Active" check): never take a device or an interface the
-machine itself uses.  A PCI device is refused when a network interface it
-backs (directly, or through a child device such as ``virtioN`` on virtio
-machines) is up, carries a route, or has an address outside the lab range
-198.18.0.0/15 (loopback and IPv6 link-local addresses do not count).
+Safety rule (dpdk-devbind's "Active" check): never take a device or an
+interface the machine itself uses.  The rule is onvm-mgr's, written once in
+native/common/onvm_own.c and asked here through its ``onvm-own`` tool
+(``port_owner``), so a port the module accepts is one the manager accepts.
 
-Every function takes the sysfs root (and the procfs root where it reads
-routes) so the tests can run it against a tree built in a temporary
-directory.
+Every function takes the sysfs root so the tests can run it against a tree
+built in a temporary directory.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import socket
-import struct
-import sys
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-IPAddress = typing.Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # noqa: UP007 (pylint)
-
 DPDK_DRIVERS = ("vfio-pci", "uio_pci_generic", "igb_uio")
-LAB_NET4 = ipaddress.IPv4Network("198.18.0.0/15")
-LOOPBACK_NET4 = ipaddress.IPv4Network("127.0.0.0/8")
 
 # Short (bus:dev.fn) or full (domain:bus:dev.fn) form; VMD domains have 5 digits.
 _PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4,5}):)?([0-9a-fA-F]{2}):([01][0-9a-fA-F])\.([0-7])$")
 _FULL_PCI_RE = re.compile(r"^[0-9a-f]{4,5}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$")
-# DPDK vdev arguments that name an existing kernel interface the PMD opens.
-VDEV_IFACE_KEYS = ("iface", "rx_iface", "tx_iface", "rx_iface_in")
 
 
 class PciError(Exception):
@@ -129,7 +115,7 @@ def write_attr(path: str, value: str) -> None:
         raise PciError("cannot write '%s' to %s: %s" % (value.strip(), path, e.strerror or e)) from e
 
 
-# --- interfaces, routes, addresses --------------------------------------------------------
+# --- interfaces and the machine's own --------------------------------------------------------
 
 
 def interfaces(sysfs_root: str) -> list[str]:
@@ -139,10 +125,6 @@ def interfaces(sysfs_root: str) -> list[str]:
         )
     except OSError:
         return []
-
-
-def interface_exists(sysfs_root: str, iface: str) -> bool:
-    return os.path.exists(os.path.join(sysfs_root, "class", "net", iface))
 
 
 def interface_device(sysfs_root: str, iface: str) -> str | None:
@@ -181,183 +163,21 @@ def pci_address_of_interface(sysfs_root: str, iface: str) -> str | None:
     return None
 
 
-def operstate(sysfs_root: str, iface: str) -> str:
-    return read_attr(os.path.join(sysfs_root, "class", "net", iface, "operstate")) or "unknown"
+# Runs a command, as AnsibleModule.run_command does: (rc, stdout, stderr).
+RunCommand = Callable[[list[str]], tuple[int, str, str]]
 
 
-def _lab_or_loopback(addr: IPAddress) -> bool:
-    if isinstance(addr, ipaddress.IPv4Address):
-        return addr in LAB_NET4 or addr in LOOPBACK_NET4
-    return addr.is_link_local or addr.is_loopback
-
-
-def _route_v4_dst(hex_dst: str) -> ipaddress.IPv4Address:
-    # /proc/net/route prints the network-order address as a host-order integer.
-    return ipaddress.IPv4Address(int(hex_dst, 16).to_bytes(4, sys.byteorder))
-
-
-def routes_of(procfs_root: str, iface: str) -> list[str]:
-    """Routes via ``iface`` that belong to the machine, as readable strings: every IPv4
-    route but those to a lab destination (the default route counts), every IPv6
-    route but link-local and multicast ones."""
-    found = []
-    try:
-        with open(os.path.join(procfs_root, "net", "route"), encoding="ascii") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) < 8 or fields[0] != iface:
-                    continue
-                try:
-                    dst = _route_v4_dst(fields[1])
-                    mask = bin(int(fields[7], 16)).count("1")
-                except ValueError:
-                    continue  # the header line
-                if int(dst) != 0 and dst in LAB_NET4:
-                    continue
-                found.append("%s/%d" % (dst, mask) if int(dst) else "default")
-    except OSError:
-        pass
-    try:
-        with open(os.path.join(procfs_root, "net", "ipv6_route"), encoding="ascii") as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) < 10 or fields[-1] != iface:
-                    continue
-                hex_dst = fields[0].lower()
-                if hex_dst.startswith("fe80") or hex_dst.startswith("ff"):
-                    continue
-                try:
-                    dst6 = ipaddress.IPv6Address(bytes.fromhex(hex_dst))
-                    plen = int(fields[1], 16)
-                except ValueError:
-                    continue
-                found.append("%s/%d" % (dst6, plen))
-    except OSError:
-        pass
-    return found
-
-
-# Netlink (rtnetlink) constants for an address dump.
-_NLMSG_ERROR = 2
-_NLMSG_DONE = 3
-_RTM_NEWADDR = 20
-_RTM_GETADDR = 22
-_NLM_F_REQUEST = 0x1
-_NLM_F_DUMP = 0x300
-_IFA_ADDRESS = 1
-_IFA_LOCAL = 2
-_NLMSGHDR = struct.Struct("=IHHII")
-_IFADDRMSG = struct.Struct("=BBBBI")
-_RTATTR = struct.Struct("=HH")
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def parse_addr_dump(data: bytes, ifindex: int) -> tuple[list[IPAddress], bool]:
-    """Addresses of interface ``ifindex`` in a buffer of RTM_NEWADDR messages;
-    the flag says whether the dump's final message was seen."""
-    out: list[IPAddress] = []
-    off = 0
-    while off + _NLMSGHDR.size <= len(data):
-        length, mtype, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, off)
-        if length < _NLMSGHDR.size:
-            break
-        if mtype == _NLMSG_DONE:
-            return out, True
-        if mtype == _NLMSG_ERROR:
-            (err,) = struct.unpack_from("=i", data, off + _NLMSGHDR.size)
-            if err:
-                raise OSError(-err, os.strerror(-err))
-            return out, True
-        if mtype == _RTM_NEWADDR:
-            body = off + _NLMSGHDR.size
-            family, _plen, _fl, _scope, index = _IFADDRMSG.unpack_from(data, body)
-            if index == ifindex:
-                attrs: dict[int, bytes] = {}
-                a = body + _IFADDRMSG.size
-                end = off + length
-                while a + _RTATTR.size <= end:
-                    alen, atype = _RTATTR.unpack_from(data, a)
-                    if alen < _RTATTR.size:
-                        break
-                    attrs[atype] = data[a + _RTATTR.size : a + alen]
-                    a += _align4(alen)
-                raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
-                if family == socket.AF_INET and raw is not None and len(raw) == 4:
-                    out.append(ipaddress.IPv4Address(raw))
-                elif family == socket.AF_INET6 and raw is not None and len(raw) == 16:
-                    out.append(ipaddress.IPv6Address(raw))
-        off += _align4(length)
-    return out, False
-
-
-def interface_addresses(iface: str) -> list[IPAddress]:
-    """IPv4 and IPv6 addresses of ``iface`` in this network namespace (rtnetlink
-    address dump; an interface this namespace does not have has none)."""
-    try:
-        ifindex = socket.if_nametoindex(iface)
-    except OSError:
-        return []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as s:  # NETLINK_ROUTE
-        s.settimeout(5.0)
-        req = _NLMSGHDR.pack(
-            _NLMSGHDR.size + _IFADDRMSG.size, _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0
-        ) + _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-        s.send(req)
-        found: list[IPAddress] = []
-        done = False
-        while not done:
-            addrs, done = parse_addr_dump(s.recv(65536), ifindex)
-            found.extend(addrs)
-    return found
-
-
-def foreign_addresses(iface: str, addresses: Callable[[str], list[IPAddress]] | None = None) -> list[str]:
-    """Addresses of ``iface`` outside the lab range, loopback and IPv6 link-local."""
-    lookup = addresses if addresses is not None else interface_addresses
-    return [str(a) for a in lookup(iface) if not _lab_or_loopback(a)]
-
-
-def interface_in_use(
-    sysfs_root: str,
-    procfs_root: str,
-    iface: str,
-    check_up: bool = True,
-    addresses: Callable[[str], list[IPAddress]] | None = None,
-) -> str | None:
-    """Why ``iface`` belongs to the machine (up / routes / addresses), or None."""
-    reasons = []
-    if iface == "lo":
-        reasons.append("it is the loopback interface")
-    if check_up and operstate(sysfs_root, iface) == "up":
-        reasons.append("it is up")
-    routes = routes_of(procfs_root, iface)
-    if routes:
-        reasons.append("it carries routes (%s)" % ", ".join(routes[:4]))
-    foreign = foreign_addresses(iface, addresses)
-    if foreign:
-        reasons.append("it has addresses outside 198.18.0.0/15 (%s)" % ", ".join(foreign[:4]))
-    return "; ".join(reasons) or None
-
-
-def device_in_use(
-    sysfs_root: str,
-    procfs_root: str,
-    addr: str,
-    addresses: Callable[[str], list[IPAddress]] | None = None,
-) -> str | None:
-    """Why the PCI device must not be taken from the kernel, or None."""
-    for iface in interfaces_of_device(sysfs_root, addr):
-        why = interface_in_use(sysfs_root, procfs_root, iface, addresses=addresses)
-        if why:
-            return "refusing PCI device %s: it backs interface '%s' and %s (the machine's own NIC)" % (
-                addr,
-                iface,
-                why,
-            )
-    return None
+def port_owner(run: RunCommand, tool: str, spec: str, sysfs_root: str, procfs_root: str) -> str | None:
+    """Why ``spec`` (a PCI address or a DPDK vdev, as onvm-mgr's ``--port``) is the
+    machine's own, or None when DPDK may take it; raises PciError for a device or
+    interface that does not exist.  The answer is ``tool``'s (onvm-own)."""
+    rc, out, err = run([tool, "--sysfs", sysfs_root, "--procfs", procfs_root, spec])
+    msg = out.strip()
+    if rc == 0:
+        return None
+    if rc == 1 and msg:
+        return msg
+    raise PciError(msg or "%s failed (exit %d): %s" % (tool, rc, err.strip()))
 
 
 # --- vdevs -------------------------------------------------------------------------------
@@ -374,9 +194,6 @@ class Vdev:
     @property
     def driver(self) -> str:
         return self.name.rstrip("0123456789")
-
-    def interfaces(self) -> list[str]:
-        return [self.args[k] for k in VDEV_IFACE_KEYS if k in self.args]
 
 
 def parse_vdev(spec: str) -> Vdev:
@@ -395,30 +212,6 @@ def parse_vdev(spec: str) -> Vdev:
             raise PciError("vdev '%s': argument '%s' is not key=value" % (spec, part))
         args[key] = value
     return Vdev(spec=",".join(parts), name=name, args=args)
-
-
-def check_vdev(
-    sysfs_root: str,
-    procfs_root: str,
-    vdev: Vdev,
-    addresses: Callable[[str], list[IPAddress]] | None = None,
-) -> None:
-    """Refuse a vdev that would open one of the machine's own interfaces.  As in
-    onvm-mgr: af_packet and pcap open an existing interface (it must exist);
-    tap creates its own.  An up interface is fine here (a lab veth is up)."""
-    creates = vdev.name.startswith("net_tap")
-    for iface in vdev.interfaces():
-        if not interface_exists(sysfs_root, iface):
-            if creates:
-                continue
-            raise PciError("vdev '%s': interface '%s' does not exist" % (vdev.spec, iface))
-        why = interface_in_use(sysfs_root, procfs_root, iface, check_up=False, addresses=addresses)
-        if why:
-            raise PciError(
-                "refusing vdev '%s': interface '%s' belongs to this machine: %s "
-                "(only interfaces with no address outside 198.18.0.0/15 may be taken)"
-                % (vdev.spec, iface, why)
-            )
 
 
 # --- binding -----------------------------------------------------------------------------
@@ -528,14 +321,14 @@ class DevicePlan:
 
 def plan_device(
     sysfs_root: str,
-    procfs_root: str,
     device: str,
     state: str,
     driver: str | None,
-    addresses: Callable[[str], list[IPAddress]] | None = None,
+    owner: Callable[[str], str | None],
 ) -> DevicePlan:
     """Validate the request against sysfs without changing anything; raises PciError
-    for a bad address, an unknown device or driver, or a device the machine uses."""
+    for a bad address, an unknown device or driver, or a device the machine uses
+    (``owner(address)`` says why, or None: port_owner)."""
     try:
         addr = normalize_address(device)
     except PciError as e:
@@ -561,7 +354,7 @@ def plan_device(
     )
     if not changes:
         return p
-    why = device_in_use(sysfs_root, procfs_root, addr, addresses)
+    why = owner(addr)
     if why:
         raise PciError(why)
     if state == "bound" and driver is not None and not driver_loaded(sysfs_root, driver):

@@ -16,16 +16,19 @@ description:
     C(drivers/<driver>/bind), then the override is cleared), or with O(state=unbound) gives it back to the
     kernel (unbound from the DPDK driver, then probed again so its own driver takes it).
   - B(Refuses) a device the machine uses, in check mode too, and then writes nothing. Refused is a device
-    that backs a network interface which is up, carries a route (other than to 198.18.0.0/15, the default
-    route included), or has an address outside 198.18.0.0/15 (loopback and IPv6 link-local addresses aside).
-    Interfaces below the device count as well (virtio machines put the interface under
-    C(<device>/virtioN/net/)). This is C(dpdk-devbind)'s "Active" check and onvm-mgr's own rule, so the
-    NIC behind C(eth0) is never taken.
+    that backs a network interface which is up, carries a route (any IPv4 route, the default route included,
+    and any IPv6 route but link-local and multicast ones), or has an address (loopback and IPv6 link-local
+    addresses aside). Interfaces below the device count as well (virtio machines put the interface under
+    C(<device>/virtioN/net/)). This is C(dpdk-devbind)'s "Active" check, so the NIC behind C(eth0) is
+    never taken.
+  - The rule is onvm-mgr's own, written once in its C sources and applied here by its C(onvm-own) tool
+    (O(onvm_own)), so a port this module accepts is one onvm-mgr accepts.
   - With O(vdev), declares a DPDK virtual device (C(net_af_packet), C(net_memif), C(net_tap),
     C(net_null), ...).
     Nothing changes on the host; the module checks the spec and returns it as RV(port) for onvm-mgr's
     C(--port). An interface the vdev opens (C(iface=), C(rx_iface=), C(tx_iface=), C(rx_iface_in=)) must exist
-    (C(net_tap) creates its own) and is refused when it carries routes or addresses outside 198.18.0.0/15.
+    (C(net_tap) creates its own) and is refused when it is the loopback interface or carries a route or an
+    address.
 author:
   - onvm engineers (@onvm)
 extends_documentation_fragment:
@@ -72,6 +75,11 @@ options:
       - A DPDK virtual device as EAL's C(--vdev) takes it, for example
         C(net_af_packet0,iface=veth0,framecnt=8192).
     type: str
+  onvm_own:
+    description:
+      - Path of onvm-mgr's C(onvm-own) tool, which applies the rule. By default C(onvm-own) is looked up on
+        C(PATH) and in C(/usr/local/bin).
+    type: path
 notes:
   - Needs root on the managed host.
   - Addresses are read in the network namespace the module runs in.
@@ -144,6 +152,8 @@ vdev:
   sample: {name: net_af_packet0, driver: net_af_packet, args: {iface: veth-lab1, framecnt: "8192"}}
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onvm.nfv.plugins.module_utils import pci
@@ -158,20 +168,38 @@ def main() -> None:
             vdev=dict(type="str"),
             sysfs_root=dict(type="path", default="/sys"),
             procfs_root=dict(type="path", default="/proc"),
+            onvm_own=dict(type="path"),
         ),
         mutually_exclusive=[("device", "vdev")],
         required_one_of=[("device", "vdev")],
         supports_check_mode=True,
     )
     p = module.params
+    tool: str | None = p["onvm_own"] or module.get_bin_path("onvm-own", opt_dirs=["/usr/local/bin"])
+    if p["onvm_own"] and not os.access(p["onvm_own"], os.X_OK):
+        module.fail_json(msg="onvm_own=%s: no such executable (onvm-own, onvm-mgr's tool)" % p["onvm_own"])
+    if tool is None:
+        module.fail_json(
+            msg="onvm-own (onvm-mgr's rule for the machine's own NICs) is not installed on this host: "
+            "the onvm.nfv.onvm_host role installs it, or give its path in onvm_own"
+        )
+
+    def owner(spec: str) -> str | None:
+        why: str | None = pci.port_owner(
+            module.run_command, str(tool), spec, p["sysfs_root"], p["procfs_root"]
+        )
+        return why
+
     if p["vdev"] is not None:
         if p["driver"] is not None:
             module.fail_json(msg="driver applies to PCI devices (device), not to vdev")
         try:
             vdev = pci.parse_vdev(p["vdev"])
-            pci.check_vdev(p["sysfs_root"], p["procfs_root"], vdev)
+            why = owner(vdev.spec)
         except pci.PciError as e:
             module.fail_json(msg=str(e), kind="vdev", port=p["vdev"])
+        if why:
+            module.fail_json(msg="vdev '%s': %s" % (vdev.spec, why), kind="vdev", port=vdev.spec)
         module.exit_json(
             changed=False,
             kind="vdev",
@@ -180,7 +208,7 @@ def main() -> None:
         )
 
     try:
-        plan = pci.plan_device(p["sysfs_root"], p["procfs_root"], p["device"], p["state"], p["driver"])
+        plan = pci.plan_device(p["sysfs_root"], p["device"], p["state"], p["driver"], owner)
     except pci.PciError as e:
         module.fail_json(msg=str(e), kind="pci", port=p["device"])
     result = dict(

@@ -1,16 +1,17 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""module_utils/pci.py: addresses, interface lookup, routes, netlink parsing, vdevs, bind/unbind."""
+"""module_utils/pci.py: addresses, interface lookup, onvm-mgr's own-NIC rule (through onvm-own), vdevs,
+bind/unbind."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import pci
+from ansible_collections.onvm.nfv.tests.unit.plugins.conftest import NetNs
 from ansible_collections.onvm.nfv.tests.unit.plugins.module_utils.fakesys import FakePciKernel, FakeTree
 
 
@@ -84,79 +85,104 @@ IPV6_ROUTE = (
 )
 
 
+def run(argv: list[str]) -> tuple[int, str, str]:
+    p = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return p.returncode, p.stdout, p.stderr
+
+
+def owner(netns: NetNs, spec: str, sysfs: str = "/sys", procfs: str = "/proc") -> str | None:
+    """onvm-mgr's rule, run in the test's namespace (where /sys and /proc/net are its own)."""
+    return pci.port_owner(run, netns.tool(), spec, sysfs, procfs)
+
+
 @pytest.mark.skipif(socket.htonl(1) == 1, reason="the sample was taken on a little-endian host")
-def test_routes_of(tree: FakeTree) -> None:
+def test_routes_from_a_procfs_sample(tree: FakeTree, netns: NetNs) -> None:
     (tree.proc / "net" / "route").write_text(ROUTE)
     (tree.proc / "net" / "ipv6_route").write_text(IPV6_ROUTE)
-    proc = str(tree.proc)
-    assert pci.routes_of(proc, "eth0") == ["default", "192.0.2.0/24", "fd00::2/128"]
-    assert pci.routes_of(proc, "lab1") == []  # 198.18.0.0/24 and multicast only
-    assert pci.routes_of(proc, "veth0") == []
-
-
-def test_routes_of_without_procfs(tmp_path: Path) -> None:
-    assert pci.routes_of(str(tmp_path / "none"), "eth0") == []
-
-
-def _nlmsg(mtype: int, body: bytes) -> bytes:
-    msg = struct.pack("=IHHII", 16 + len(body), mtype, 2, 1, 0) + body
-    return msg + b"\0" * (-len(msg) % 4)
-
-
-def _rtattr(atype: int, data: bytes) -> bytes:
-    attr = struct.pack("=HH", 4 + len(data), atype) + data
-    return attr + b"\0" * (-len(attr) % 4)
-
-
-def _newaddr(family: int, index: int, attrs: bytes) -> bytes:
-    return _nlmsg(20, struct.pack("=BBBBI", family, 24, 0, 0, index) + attrs)
-
-
-def test_parse_addr_dump() -> None:
-    v4 = ipaddress.IPv4Address("192.0.2.2")
-    peer = ipaddress.IPv4Address("192.0.2.99")
-    v6 = ipaddress.IPv6Address("fd00::2")
-    data = (
-        _newaddr(socket.AF_INET, 4, _rtattr(1, peer.packed) + _rtattr(2, v4.packed) + _rtattr(3, b"eth0\0"))
-        + _newaddr(socket.AF_INET6, 4, _rtattr(1, v6.packed))
-        + _newaddr(socket.AF_INET, 1, _rtattr(2, ipaddress.IPv4Address("127.0.0.1").packed))
+    tree.add_iface("lab1")
+    sysfs, procfs = str(tree.sys), str(tree.proc)
+    why = owner(netns, "net_af_packet0,iface=eth0", sysfs, procfs)
+    assert why == (
+        "refusing interface 'eth0': it carries routes (default, 192.0.2.0/24, fd00::2/128) "
+        "(only an interface with no address and no route may be taken)"
     )
-    assert pci.parse_addr_dump(data, 4) == ([v4, v6], False)
-    assert pci.parse_addr_dump(_nlmsg(3, struct.pack("=i", 0)), 4) == ([], True)
-    with pytest.raises(OSError):
-        pci.parse_addr_dump(_nlmsg(2, struct.pack("=i", -1) + b"\0" * 16), 4)
+    # No range is exempt: a route to 198.18.0.0/24 is a route (its multicast one is not).
+    why = owner(netns, "net_af_packet0,iface=lab1", sysfs, procfs)
+    assert why is not None and "it carries routes (198.18.0.0/24)" in why
+    assert owner(netns, "net_af_packet0,iface=veth0", sysfs, procfs) is None
+    assert owner(netns, "net_af_packet0,iface=veth0", sysfs, str(tree.base / "none")) is None
 
 
-def test_interface_addresses_of_loopback() -> None:
-    """Real netlink: the loopback has 127.0.0.1 (in this and any namespace)."""
-    assert ipaddress.IPv4Address("127.0.0.1") in pci.interface_addresses("lo")
-    assert pci.interface_addresses("no-such-if0") == []
+def test_addresses_and_routes_of_real_interfaces(netns: NetNs) -> None:
+    """An interface of the namespace: free while it has only link-local
+    addresses and routes, the machine's own as soon as it has any other."""
+    netns.link("d0", up=True)
+    vdev = "net_af_packet0,iface=d0,framecnt=8192"
+    netns.addr("d0", "fe80::5/64")
+    assert owner(netns, vdev) is None  # up, fe80::/64, ff00::/8: all exempt
+    netns.addr("d0", "198.18.0.2/24")
+    why = owner(netns, vdev)
+    assert why is not None
+    assert "it carries routes (198.18.0.0/24)" in why and "it has addresses (198.18.0.2)" in why
+    netns.ip("addr", "flush", "dev", "d0", "scope", "global")
+    assert owner(netns, vdev) is None
+    netns.ip("route", "add", "default", "dev", "d0")
+    assert "it carries routes (default)" in (owner(netns, vdev) or "")
+    netns.ip("route", "flush", "dev", "d0")
+    netns.addr("d0", "fd00::7/64")
+    why = owner(netns, vdev) or ""
+    assert "it carries routes (fd00::/64, fd00::7/128); it has addresses (fd00::7)" in why
+    netns.ip("addr", "flush", "dev", "d0", "scope", "global")
+    for i in range(6):
+        netns.addr("d0", "10.0.0.%d/32" % (i + 1))
+    why = owner(netns, vdev) or ""
+    assert "it has addresses (10.0.0.1, 10.0.0.2, 10.0.0.3, 10.0.0.4, ...)" in why, why
 
 
-def test_foreign_addresses() -> None:
-    table = {
-        "x": [ipaddress.ip_address(a) for a in ("198.18.0.2", "198.19.255.1", "127.0.0.1", "fe80::1", "::1")],
-        "y": [ipaddress.ip_address(a) for a in ("198.20.0.1", "fd00::1")],
-    }
-    assert pci.foreign_addresses("x", table.__getitem__) == []
-    assert pci.foreign_addresses("y", table.__getitem__) == ["198.20.0.1", "fd00::1"]
+def test_loopback_and_missing_interfaces(netns: NetNs) -> None:
+    assert (owner(netns, "net_pcap0,rx_iface=lo,tx_iface=lo") or "").startswith(
+        "refusing interface 'lo': it is the loopback interface"
+    )
+    with pytest.raises(pci.PciError, match="interface 'nope0' does not exist"):
+        owner(netns, "net_af_packet0,iface=nope0")
+    assert owner(netns, "net_tap0,iface=nope0") is None  # tap makes its own
+    assert owner(netns, "net_null0") is None
+    with pytest.raises(pci.PciError, match="unknown port 'eth0'"):
+        owner(netns, "eth0")
 
 
-def test_device_in_use_names_the_interface(tree: FakeTree) -> None:
-    def none(iface: str) -> list[pci.IPAddress]:
-        return []
+def test_a_pci_device_is_refused_for_the_interface_it_backs(tree: FakeTree, netns: NetNs) -> None:
+    sysfs, procfs = str(tree.sys), str(tree.proc)
+    why = owner(netns, "0000:00:03.0", sysfs, procfs)
+    assert why == (
+        "refusing PCI device 0000:00:03.0: it backs interface 'eth0' and it is up (the machine's own NIC)"
+    )
+    assert owner(netns, "00:04.0", sysfs, procfs) is None  # ens4: down, no address
+    netns.link("ens4")
+    netns.addr("ens4", "192.0.2.9/32")
+    assert owner(netns, "00:04.0", sysfs, procfs) == (
+        "refusing PCI device 0000:00:04.0: it backs interface 'ens4' and it has addresses (192.0.2.9) "
+        "(the machine's own NIC)"
+    )
+    assert owner(netns, "0000:00:04.1", sysfs, procfs) is None  # backs no interface
+    with pytest.raises(pci.PciError, match=r"unknown PCI device '0000:00:1f\.7'"):
+        owner(netns, "0000:00:1f.7", sysfs, procfs)
 
-    why = pci.device_in_use(str(tree.sys), str(tree.proc), "0000:00:03.0", none)
-    assert why is not None and "'eth0'" in why and "it is up" in why
-    assert pci.device_in_use(str(tree.sys), str(tree.proc), "0000:00:04.0", none) is None
+
+def test_the_tool_as_an_operator_runs_it(onvm_own: str) -> None:
+    out = subprocess.run([onvm_own, "--help"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("usage: onvm-own") and "exit status" in out
+    assert subprocess.run([onvm_own], capture_output=True, check=False).returncode == 64
+    assert subprocess.run([onvm_own, "--bogus", "x"], capture_output=True, check=False).returncode == 64
+    p = subprocess.run([onvm_own, "net_af_packet0,iface=lo"], capture_output=True, text=True, check=False)
+    assert p.returncode == 1 and "loopback" in p.stdout
 
 
 def test_parse_vdev() -> None:
     v = pci.parse_vdev(" net_af_packet0, iface=veth0 ,framecnt=8192")
     assert v.spec == "net_af_packet0,iface=veth0,framecnt=8192"
     assert (v.name, v.driver) == ("net_af_packet0", "net_af_packet")
-    assert v.interfaces() == ["veth0"]
-    assert pci.parse_vdev("net_pcap1,rx_iface=a,tx_iface=b").interfaces() == ["a", "b"]
+    assert pci.parse_vdev("net_pcap1,rx_iface=a,tx_iface=b").args == {"rx_iface": "a", "tx_iface": "b"}
     assert pci.parse_vdev("net_null0").args == {}
     for bad in ("eth0", "net_,x=1", "net_memif0,=x", "net_memif0,role"):
         with pytest.raises(pci.PciError):
@@ -185,15 +211,23 @@ def test_bind_and_unbind_sequence(tree: FakeTree, monkeypatch: pytest.MonkeyPatc
 
 
 def test_plan_device_checks_in_order(tree: FakeTree) -> None:
-    root, proc = str(tree.sys), str(tree.proc)
+    root = str(tree.sys)
+    asked: list[str] = []
+
+    def owner(addr: str) -> str | None:
+        asked.append(addr)
+        return "refusing PCI device %s: ..." % addr if addr == "0000:00:03.0" else None
+
     with pytest.raises(pci.PciError, match="state=gone"):
-        pci.plan_device(root, proc, "00:04.0", "gone", None)
+        pci.plan_device(root, "00:04.0", "gone", None, owner)
     with pytest.raises(pci.PciError, match="driver=e1000: not a DPDK driver"):
-        pci.plan_device(root, proc, "00:04.0", "bound", "e1000")
+        pci.plan_device(root, "00:04.0", "bound", "e1000", owner)
+    assert asked == []
     # The machine's NIC is refused before the driver is even looked at.
     with pytest.raises(pci.PciError, match=r"refusing PCI device 0000:00:03\.0"):
-        pci.plan_device(root, proc, "00:03.0", "bound", "vfio-pci", lambda i: [])
+        pci.plan_device(root, "00:03.0", "bound", "vfio-pci", owner)
     with pytest.raises(pci.PciError, match="driver=vfio-pci: the driver is not loaded"):
-        pci.plan_device(root, proc, "00:04.0", "bound", "vfio-pci", lambda i: [])
-    p = pci.plan_device(root, proc, "00:04.1", "unbound", None)
+        pci.plan_device(root, "00:04.0", "bound", "vfio-pci", owner)
+    assert asked == ["0000:00:03.0", "0000:00:04.0"]
+    p = pci.plan_device(root, "00:04.1", "unbound", None, owner)
     assert not p.changes and p.expected is None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from ansible_collections.onvm.nfv.plugins.module_utils import pci
 from ansible_collections.onvm.nfv.plugins.modules import dpdk_bind
+from ansible_collections.onvm.nfv.tests.unit.plugins.conftest import NetNs
 from ansible_collections.onvm.nfv.tests.unit.plugins.module_utils.fakesys import FakePciKernel, FakeTree
 from ansible_collections.onvm.nfv.tests.unit.plugins.modules.module_runner import ModuleRunner
 
@@ -22,17 +22,16 @@ NO_DRIVER = "0000:00:06.0"
 
 
 class Lab:
-    def __init__(
-        self, tree: FakeTree, kernel: FakePciKernel, addrs: dict[str, list[str]], runner: ModuleRunner
-    ):
+    def __init__(self, tree: FakeTree, kernel: FakePciKernel, netns: NetNs, runner: ModuleRunner):
         self.tree = tree
         self.kernel = kernel
-        self.addrs = addrs
+        self.netns = netns
         self.runner = runner
 
     def run(self, check_mode: bool = False, diff: bool = False, **args: Any) -> dict[str, Any]:
         args.setdefault("sysfs_root", str(self.tree.sys))
         args.setdefault("procfs_root", str(self.tree.proc))
+        args.setdefault("onvm_own", self.netns.tool())
         return self.runner(dpdk_bind.main, check_mode=check_mode, diff=diff, **args)
 
     def driver_of(self, addr: str) -> str | None:
@@ -44,7 +43,9 @@ class Lab:
 
 
 @pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Lab:
+def lab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], netns: NetNs
+) -> Lab:
     tree = FakeTree(tmp_path)
     tree.add_driver("vfio-pci")
     tree.add_device(HOST_NIC, driver="virtio-pci", iface="eth0", virtio=True, operstate="up")
@@ -56,14 +57,12 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     tree.add_iface("veth-lab1", operstate="up")
     kernel = FakePciKernel(tree, kernel_drivers={FREE_NIC: "virtio-pci", DIRECT_NIC: "e1000"})
     monkeypatch.setattr(pci, "write_attr", kernel.write_attr)
-    # Addresses come from netlink on a real host; here from this table.
-    addrs: dict[str, list[str]] = {"eth0": ["192.0.2.15", "fe80::1"], "lo": ["127.0.0.1", "::1"]}
-
-    def lookup(iface: str) -> list[pci.IPAddress]:
-        return [ipaddress.ip_address(a) for a in addrs.get(iface, [])]
-
-    monkeypatch.setattr(pci, "interface_addresses", lookup)
-    return Lab(tree, kernel, addrs, ModuleRunner(capsys))
+    # Devices and routes come from the fake trees; addresses from the
+    # interfaces of the same names in a namespace of the test's own.
+    for iface in ("eth0", "ens4", "ens5", "veth-lab1"):
+        netns.link(iface)
+    netns.addr("eth0", "192.0.2.15/24")
+    return Lab(tree, kernel, netns, ModuleRunner(capsys))
 
 
 def test_bind_follows_dpdk_devbind_sequence(lab: Lab) -> None:
@@ -199,19 +198,35 @@ def test_refuses_a_down_interface_with_an_ipv6_route(lab: Lab) -> None:
     assert r["failed"] is True and "fd00::/64" in r["msg"]
 
 
-def test_lab_routes_and_link_local_do_not_count(lab: Lab) -> None:
-    lab.tree.add_route("ens4", "198.18.1.0/24")
+def test_link_local_and_multicast_do_not_count(lab: Lab) -> None:
     lab.tree.add_route6("ens4", "fe80" + "0" * 28, 64)
-    lab.addrs["ens4"] = ["198.19.0.1", "fe80::5"]
+    lab.tree.add_route6("ens4", "ff00" + "0" * 28, 8)
+    lab.netns.addr("ens4", "fe80::5/64")
     r = lab.run(device=FREE_NIC, driver="vfio-pci")
     assert not r.get("failed"), r
     assert r["driver"] == "vfio-pci"
 
 
-def test_refuses_a_down_interface_with_a_foreign_address(lab: Lab) -> None:
-    lab.addrs["ens4"] = ["10.0.0.7"]
+@pytest.mark.parametrize("addr", ["10.0.0.7/32", "198.18.0.2/24", "fd00::7/64"])
+def test_refuses_a_down_interface_with_an_address(lab: Lab, addr: str) -> None:
+    """Any address but loopback and link-local: the lab's range is not exempt
+    (the lab's ports carry no address)."""
+    lab.netns.addr("ens4", addr)
     r = lab.run(device=FREE_NIC, driver="vfio-pci", check_mode=True)
-    assert r["failed"] is True and "outside 198.18.0.0/15 (10.0.0.7)" in r["msg"]
+    assert r["failed"] is True and "it has addresses (%s)" % addr.split("/")[0] in r["msg"], r
+    assert lab.kernel.writes == []
+
+
+def test_refuses_an_interface_with_a_lab_route(lab: Lab) -> None:
+    lab.tree.add_route("ens4", "198.18.1.0/24")
+    r = lab.run(device=FREE_NIC, driver="vfio-pci", check_mode=True)
+    assert r["failed"] is True and "routes (198.18.1.0/24)" in r["msg"], r
+
+
+def test_without_the_tool_the_module_says_what_is_missing(lab: Lab) -> None:
+    r = lab.run(device=FREE_NIC, driver="vfio-pci", onvm_own=str(lab.tree.base / "nowhere" / "onvm-own"))
+    assert r["failed"] is True and "onvm-own" in r["msg"], r
+    assert lab.kernel.writes == []
 
 
 def test_failed_bind_gives_the_device_back(lab: Lab) -> None:
@@ -241,7 +256,10 @@ def test_vdev_changes_nothing_and_returns_the_port(lab: Lab) -> None:
 
 def test_vdev_on_the_host_interface_is_refused(lab: Lab) -> None:
     r = lab.run(vdev="net_af_packet0,iface=eth0", check_mode=True)
-    assert r["failed"] is True and "refusing vdev" in r["msg"] and "'eth0'" in r["msg"]
+    assert r["failed"] is True
+    assert r["msg"].startswith("vdev 'net_af_packet0,iface=eth0': refusing interface 'eth0': "), r
+    assert "it carries routes (default, 192.0.2.0/24)" in r["msg"]
+    assert "it has addresses (192.0.2.15)" in r["msg"]
 
 
 def test_vdev_on_loopback_is_refused(lab: Lab) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -43,24 +42,17 @@ def eth0_state() -> dict[str, Any]:
     """eth0's operstate and addresses, read without the code under test."""
     with open("/sys/class/net/%s/operstate" % IFACE) as f:
         state: dict[str, Any] = {"operstate": f.read().strip()}
-    ip = shutil.which("ip")
-    if ip is not None:
-        out = subprocess.run(
-            [ip, "-j", "addr", "show", "dev", IFACE], capture_output=True, text=True, check=True
-        )
-        state["addresses"] = sorted(
-            "%s/%s" % (a["local"], a["prefixlen"])
-            for link in json.loads(out.stdout)
-            for a in link["addr_info"]
-        )
-    else:
-        state["addresses"] = sorted(str(a) for a in pci.interface_addresses(IFACE))
+    argv = ["ip", "-j", "addr", "show", "dev", IFACE]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
+    state["addresses"] = sorted(
+        "%s/%s" % (a["local"], a["prefixlen"]) for link in json.loads(out.stdout) for a in link["addr_info"]
+    )
     return state
 
 
 @pytest.mark.skipif(eth0_pci_address() is None, reason="eth0 has no PCI device on this machine")
 def test_eth0_device_is_refused_in_check_mode(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], onvm_own: str
 ) -> None:
     addr = eth0_pci_address()
     assert addr is not None
@@ -73,13 +65,13 @@ def test_eth0_device_is_refused_in_check_mode(
     monkeypatch.setattr(pci, "write_attr", no_writes)
     runner = ModuleRunner(capsys)
     for driver in ("vfio-pci", "uio_pci_generic"):
-        r = runner(dpdk_bind.main, check_mode=True, device=addr, driver=driver)
+        r = runner(dpdk_bind.main, check_mode=True, device=addr, driver=driver, onvm_own=onvm_own)
         assert r["failed"] is True, r
         assert "refusing PCI device %s" % addr in r["msg"], r["msg"]
         assert "'%s'" % IFACE in r["msg"], r["msg"]
         # The short form of the same address is the same device.
         short = addr.split(":", 1)[1]
-        r = runner(dpdk_bind.main, check_mode=True, device=short, driver=driver)
+        r = runner(dpdk_bind.main, check_mode=True, device=short, driver=driver, onvm_own=onvm_own)
         assert r["failed"] is True and "refusing" in r["msg"], r
 
     assert eth0_state() == before
