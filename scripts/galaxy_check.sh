@@ -33,8 +33,8 @@ python3 -m venv "$work/venv"
 
 # The plays run from $work: no ansible.cfg and no collections/ there but the
 # install.  What is not in the collection yet: the checkout the data plane and
-# images are built from (onvm_src_dir, with the services' files) and the
-# scaler's venv.
+# images are built from (onvm_src_dir, with the services' files).  The
+# scaling agent comes from the wheels the collection carries.
 export ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_NOCOLOR=1
 found=$("$work/venv/bin/ansible-galaxy" collection list onvm.nfv 2>/dev/null | grep -c '^onvm\.nfv ' || true)
 [ "$found" = 1 ] || { echo "galaxy_check: onvm.nfv is not (only) the installed one" >&2; exit 1; }
@@ -55,7 +55,17 @@ log "the manager answers and the NFs run"
 "$top/.venv/bin/onvm" status --host gal > "$work/status"
 head -1 "$work/status"
 grep -qE '^[0-9]+ +[a-z]+ +running' "$work/status" || { cat "$work/status"; exit 1; }
+log "the scaling agent runs from the wheels the collection carries"
+tar -tzf "$tarball" > "$work/contents"
+grep -q '^roles/onvm_scaler/files/onvm-.*\.whl$' "$work/contents" ||
+	{ echo "galaxy_check: no onvm wheel in $(basename "$tarball")" >&2; exit 1; }
+argv=$(tr '\0' ' ' < "/proc/$(cat /run/onvm/onvm-scaler-gal.pid)/cmdline")
+case "$argv" in
+"/opt/onvm/gal/venv/bin/python /opt/onvm/gal/venv/bin/onvm-scaler "*) echo "[galaxy]   $argv" ;;
+*) echo "galaxy_check: the agent is not the installed one: $argv" >&2; exit 1 ;;
+esac
 log "onvm.nfv.undeploy"
 run onvm.nfv.undeploy | grep -E '^localhost ' || true
 deployed=0
+[ ! -e /opt/onvm/gal ] || { echo "galaxy_check: undeploy left /opt/onvm/gal" >&2; exit 1; }
 log "ok"

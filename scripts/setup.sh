@@ -15,7 +15,8 @@ fi
 
 pkgs=(libdpdk-dev dpdk dpdk-dev meson ninja-build pkg-config gcc make libjansson-dev
       libnuma-dev libbsd-dev libelf-dev zlib1g-dev docker.io iproute2 procps
-      python3 python3-venv python3-dev python3-apt git redis-server openssh-server tmux clang libclang-rt-14-dev
+      python3 python3-venv python3-installer python3-cffi
+      python3-dev python3-apt git redis-server openssh-server tmux clang libclang-rt-14-dev
       tshark)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -53,6 +54,9 @@ if ! docker info >/dev/null 2>&1; then
 	for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
 	docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/onvm/dockerd.log" >&2; exit 1; }
 fi
+
+log "the onvm wheel the onvm_scaler role installs on each host"
+bash scripts/build-wheel.sh | sed 's/^/[setup]   /'
 
 log "data plane and NF images"
 bash native/docker/build-images.sh | sed 's/^/[setup]   /'

@@ -27,6 +27,24 @@ def test_manager_runs(host: Any) -> None:
     assert "--core 1" in " ".join(procs[0].args.split())
 
 
+def test_scaler_runs_from_what_its_role_installed(host: Any) -> None:
+    """The agent is the role's install (/opt/onvm/<host>/venv, from the wheels
+    the role carries) on the host's own Python, not the checkout or its venv."""
+    pid = int(host.file("/run/onvm/onvm-scaler-%s.pid" % HOST).content_string.strip())
+    argv = host.file("/proc/%d/cmdline" % pid).content_string.split("\0")
+    venv = "/opt/onvm/%s/venv" % HOST
+    assert argv[:2] == [venv + "/bin/python", venv + "/bin/onvm-scaler"], argv
+    assert host.file(venv + "/bin/python").linked_to == "/usr/bin/python3.11"
+    maps = host.file("/proc/%d/maps" % pid).content_string
+    assert "/work/" not in maps and ".venv" not in maps
+    where = host.check_output(
+        venv + "/bin/python -c 'import onvm.scaler, redis; print(onvm.scaler.__file__, redis.__file__)'"
+    )
+    assert where.startswith(venv + "/lib/python3.11/site-packages/onvm/scaler/"), where
+    assert " %s/lib/python3.11/site-packages/redis/" % venv in where, where
+    assert host.file(venv + "/build-id").exists
+
+
 def test_nf_containers_run_without_network_or_privileges(host: Any) -> None:
     for name in ("onvm-%s-firewall-0" % HOST, "onvm-%s-forward-0" % HOST):
         info = json.loads(host.check_output("docker inspect %s" % name))[0]

@@ -23,6 +23,7 @@ STATS_DIR = "/dev/shm"  # the stats area of each host
 STATE_DIR = "/run/onvm"  # pid and state files of the daemons the modules start detached
 LOG_DIR = "/var/log/onvm"
 CONFIG_DIR = "/etc/onvm"  # per-host configuration: NF files, scaler.json, redis.pass
+AGENT_DIR = "/opt/onvm"  # per-host install of the scaling agent: <host>/venv, <host>/onvm-*.whl
 
 MANAGER = "onvm-mgr"
 SCALER = "onvm-scaler"
@@ -173,6 +174,7 @@ def host_names(host: str, lab_ports: int = 0) -> dict[str, Any]:
         "staged_dir": staged_dir(host),
         "scaler_config": config_file(host, "scaler.json"),
         "redis_password_file": config_file(host, "redis.pass"),
+        "agent_dir": os.path.join(AGENT_DIR, host),
         "container_prefix": container_prefix(host),
         "pidns_container": pidns_container(host),
         "lab_ports": [lab_port(host, i) for i in range(lab_ports)],

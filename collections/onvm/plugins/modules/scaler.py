@@ -44,6 +44,11 @@ options:
   binary:
     description: Path of the C(onvm-scaler) program; required with O(state=started).
     type: path
+  build_id:
+    description:
+      - What the installed program is (the role gives its wheel's checksum). A change restarts the agent, so
+        a new release runs once it is installed.
+    type: str
   interval:
     description: Seconds between heartbeats (and between looks at the stats area).
     type: float
@@ -124,6 +129,7 @@ def main() -> None:
             config=dict(type="path"),
             metrics=dict(type="str"),
             state=dict(type="str", choices=["started", "stopped"], default="started"),
+            build_id=dict(type="str"),
             timeout=dict(type="int", default=20),
         ),
         required_if=[("state", "started", ("binary",))],
@@ -151,6 +157,8 @@ def main() -> None:
     if p["redis_password_file"]:
         argv += ["--redis-password-file", p["redis_password_file"]]
     conf: dict[str, object] = {"argv": argv}
+    if p["build_id"]:
+        conf["build_id"] = p["build_id"]
     if p["config"]:
         try:
             with open(p["config"], "rb") as f:

@@ -14,6 +14,7 @@ def test_a_hosts_names() -> None:
     assert n["ctl_socket"] == "/var/run/dpdk/onvm-lab1/onvm.sock"
     assert n["stats"] == "/dev/shm/onvm-lab1.stats"
     assert n["scaler_config"] == "/etc/onvm/lab1/scaler.json"
+    assert n["agent_dir"] == "/opt/onvm/lab1"
     assert n["staged_dir"] == "/etc/onvm/lab1/staged"
     assert n["pidns_container"] == "onvm-lab1-pidns"
     assert names.container("lab1", "firewall", 3) == "onvm-lab1-firewall-3"
