@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The onvm wheel (the scaling daemon onvm-scaler, the onvm CLI, and the
-# collection's module_utils they share), and the wheels of what it imports,
+# collection's module_utils they share), and the pure-Python wheels of what
+# it imports (Redis, Prometheus, the Docker SDK it starts instances with,
+# rich for the onvm CLI),
 # into the onvm_scaler role's files/,
 # where the role installs it from on every host and where
 # `ansible-galaxy collection build` packs it: installing the collection is
@@ -28,13 +30,17 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%c
 "$top/.venv/bin/python" -m pip wheel -q --no-deps -w "$work/dist" "$work/src" >"$work/log" 2>&1 ||
 	{ cat "$work/log" >&2; exit 1; }
 # What the agent imports beside cffi (Debian's python3-cffi on the host):
-# the pure-Python wheels of the versions this venv runs and tests with
-# (async-timeout: redis needs it on Python < 3.11.3, Debian 12 has 3.11.2).
+# the pure-Python wheels of the versions this venv runs and tests with, and
+# of what they import (async-timeout: redis needs it on Python < 3.11.3,
+# Debian 12 has 3.11.2).
 deps=$("$top/.venv/bin/python" -c '
 import importlib.metadata as m
-print(" ".join("%s==%s" % (d, m.version(d)) for d in ("redis", "prometheus-client")))')
+names = ("redis", "prometheus-client", "docker", "requests", "urllib3", "certifi", "idna", "charset-normalizer",
+         "rich", "markdown-it-py", "mdurl", "pygments")
+print(" ".join("%s==%s" % (d, m.version(d)) for d in names))')
 deps="$deps async-timeout==5.0.1"
-"$top/.venv/bin/python" -m pip download -q --no-deps --only-binary=:all: -d "$work/dist" $deps >"$work/log" 2>&1 ||
+"$top/.venv/bin/python" -m pip download -q --no-deps --only-binary=:all: --platform any --abi none \
+	--implementation py --python-version 3.11 -d "$work/dist" $deps >"$work/log" 2>&1 ||
 	{ cat "$work/log" >&2; exit 1; }
 for w in "$work"/dist/*.whl; do
 	cmp -s "$w" "$out/$(basename "$w")" || { cp "$w" "$out/"; echo "built $(basename "$w")"; }

@@ -99,3 +99,38 @@ def test_with_its_password_the_agent_starts_and_heartbeats(
     finally:
         run(scaler.main, host=mgr.host, state="stopped")
     assert not_running(mgr.host)
+
+
+def test_a_new_build_restarts_the_agent_and_the_same_does_not(
+    run: ModuleRunner,
+    managers: Callable[..., ManagerProcess],
+    locked_redis: RedisServer,
+    tag: str,
+    tmp_path: Any,
+) -> None:
+    """build_id is what the role installed (its wheels' digest): the same one
+    leaves the running agent alone, a new one (new wheels, same path) restarts
+    it, and check mode says so without restarting."""
+    mgr = managers()
+    args = {
+        "host": mgr.host,
+        "redis": locked_redis.url,
+        "binary": BINARY,
+        "redis_password_file": secret(tmp_path, "pw-" + tag),
+        "build_id": "build-a",
+    }
+    try:
+        first = run(scaler.main, **args)
+        assert not first.get("failed") and first["changed"], first
+        again = run(scaler.main, **args)
+        assert (again["changed"], again["pid"]) == (False, first["pid"])
+        checked = run(scaler.main, check_mode=True, **{**args, "build_id": "build-b"})
+        assert (checked["changed"], checked["pid"]) == (True, first["pid"])
+        assert checked["diff"]["after"]["argv"]["build_id"] == "build-b"
+        assert Daemon("onvm-scaler-%s" % mgr.host, [BINARY]).pid() == first["pid"]
+        new = run(scaler.main, **{**args, "build_id": "build-b"})
+        assert new["changed"] and new["pid"] not in (None, first["pid"]), new
+        assert run(scaler.main, **{**args, "build_id": "build-b"})["changed"] is False
+    finally:
+        run(scaler.main, host=mgr.host, state="stopped")
+    assert not_running(mgr.host)

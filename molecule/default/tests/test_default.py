@@ -43,6 +43,17 @@ def test_scaler_runs_from_what_its_role_installed(host: Any) -> None:
     assert where.startswith(venv + "/lib/python3.11/site-packages/onvm/scaler/"), where
     assert " %s/lib/python3.11/site-packages/redis/" % venv in where, where
     assert host.file(venv + "/build-id").exists
+    # everything the wheel holds imports with what the role installed beside it
+    # (deferred imports included: the Docker SDK the agent starts instances with)
+    every = (
+        "import importlib, pkgutil, onvm, docker, ansible_collections.onvm.nfv.plugins.module_utils as mu; "
+        "mods = [m.name for m in pkgutil.walk_packages(onvm.__path__, 'onvm.')]; "
+        "mods += [m.name for m in pkgutil.walk_packages(mu.__path__, mu.__name__ + '.')]; "
+        "[importlib.import_module(m) for m in mods]; print(len(mods), docker.__file__)"
+    )
+    out = host.check_output("%s/bin/python -c %s", venv, every)
+    assert out.split()[1].startswith(venv + "/lib/python3.11/site-packages/docker/"), out
+    assert int(out.split()[0]) > 20, out
 
 
 def test_nf_containers_run_without_network_or_privileges(host: Any) -> None:
