@@ -44,8 +44,23 @@ def secret(tmp_path: Any, text: str) -> str:
     return str(path)
 
 
+def agent_pid(host: str) -> int | None:
+    pid: int | None = Daemon("onvm-scaler-%s" % host, [BINARY]).pid()
+    return pid
+
+
 def not_running(host: str) -> bool:
-    return Daemon("onvm-scaler-%s" % host, []).pid() is None
+    return agent_pid(host) is None
+
+
+def agent_args(host: str, redis: RedisServer, tmp_path: Any, tag: str) -> dict[str, Any]:
+    """The module's arguments for an agent of ``host`` with the password ``redis`` wants."""
+    return {
+        "host": host,
+        "redis": redis.url,
+        "binary": BINARY,
+        "redis_password_file": secret(tmp_path, "pw-" + tag),
+    }
 
 
 @pytest.mark.parametrize(
@@ -84,12 +99,7 @@ def test_with_its_password_the_agent_starts_and_heartbeats(
     tmp_path: Any,
 ) -> None:
     mgr = managers()
-    args = {
-        "host": mgr.host,
-        "redis": locked_redis.url,
-        "binary": BINARY,
-        "redis_password_file": secret(tmp_path, "pw-" + tag),
-    }
+    args = agent_args(mgr.host, locked_redis, tmp_path, tag)
     try:
         res = run(scaler.main, **args)
         assert not res.get("failed") and res["changed"] and res["pid"]
@@ -112,13 +122,7 @@ def test_a_new_build_restarts_the_agent_and_the_same_does_not(
     leaves the running agent alone, a new one (new wheels, same path) restarts
     it, and check mode says so without restarting."""
     mgr = managers()
-    args = {
-        "host": mgr.host,
-        "redis": locked_redis.url,
-        "binary": BINARY,
-        "redis_password_file": secret(tmp_path, "pw-" + tag),
-        "build_id": "build-a",
-    }
+    args = {**agent_args(mgr.host, locked_redis, tmp_path, tag), "build_id": "build-a"}
     try:
         first = run(scaler.main, **args)
         assert not first.get("failed") and first["changed"], first
@@ -127,7 +131,7 @@ def test_a_new_build_restarts_the_agent_and_the_same_does_not(
         checked = run(scaler.main, check_mode=True, **{**args, "build_id": "build-b"})
         assert (checked["changed"], checked["pid"]) == (True, first["pid"])
         assert checked["diff"]["after"]["argv"]["build_id"] == "build-b"
-        assert Daemon("onvm-scaler-%s" % mgr.host, [BINARY]).pid() == first["pid"]
+        assert agent_pid(mgr.host) == first["pid"]
         new = run(scaler.main, **{**args, "build_id": "build-b"})
         assert new["changed"] and new["pid"] not in (None, first["pid"]), new
         assert run(scaler.main, **{**args, "build_id": "build-b"})["changed"] is False
