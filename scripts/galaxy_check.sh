@@ -32,9 +32,10 @@ python3 -m venv "$work/venv"
 	grep -v '^WARNING: Location' || true
 
 # The plays run from $work: no ansible.cfg and no collections/ there but the
-# install.  What is not in the collection yet: the checkout the data plane and
-# images are built from (onvm_src_dir, with the services' files).  The
-# scaling agent comes from the wheels the collection carries.
+# install.  From the checkout: the artifacts scripts/build-artifacts.sh built
+# (onvm_artifacts_dir: the data plane package, the NF images) and the
+# services' files (onvm_files_dir).  The scaling agent comes from the wheels
+# the collection carries.
 export ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_NOCOLOR=1
 found=$("$work/venv/bin/ansible-galaxy" collection list onvm.nfv 2>/dev/null | grep -c '^onvm\.nfv ' || true)
 [ "$found" = 1 ] || { echo "galaxy_check: onvm.nfv is not (only) the installed one" >&2; exit 1; }
@@ -45,7 +46,7 @@ beside='{"onvm_host": "gal", "onvm_manager": {"core": 1, "mem_mb": 64}, "onvm_st
  "onvm_state_dir": "/var/lib/onvm-redis-gal", "onvm_scaler_redis": "redis://127.0.0.1:6391/0",
  "onvm_scaler_metrics": "127.0.0.1:9472"}'
 run() {
-	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_src_dir=$top" -e "$beside" "$@"
+	"$work/venv/bin/ansible-playbook" -i "$top/inventory/local" -e "onvm_artifacts_dir=$top/dist" -e "onvm_files_dir=$top/files" -e "$beside" "$@"
 }
 log "onvm.nfv.deploy from the installed collection"
 deployed=1

@@ -2,7 +2,8 @@
 # Set up this machine for onvm, from nothing (Debian 12, root):
 # apt packages, the Python venv from pyproject.toml, hugepages, the Docker
 # engine (no default bridge, no iptables: NF containers have no network),
-# the data-plane build and the NF images.  Safe to run again.
+# the artifacts hosts are given (scripts/build-artifacts.sh: the data plane
+# package, the NF images, the agent's wheels).  Safe to run again.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,7 +16,7 @@ fi
 
 pkgs=(libdpdk-dev dpdk dpdk-dev meson ninja-build pkg-config gcc make libjansson-dev
       libnuma-dev libbsd-dev libelf-dev zlib1g-dev docker.io iproute2 procps
-      python3 python3-venv python3-installer python3-cffi
+      python3 python3-venv python3-installer python3-cffi python3-docker dpkg-dev
       python3-dev python3-apt git redis-server openssh-server tmux clang libclang-rt-14-dev
       tshark)
 missing=()
@@ -55,9 +56,6 @@ if ! docker info >/dev/null 2>&1; then
 	docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/onvm/dockerd.log" >&2; exit 1; }
 fi
 
-log "the onvm wheel the onvm_scaler role installs on each host"
-bash scripts/build-wheel.sh | sed 's/^/[setup]   /'
-
-log "data plane and NF images"
-bash native/docker/build-images.sh | sed 's/^/[setup]   /'
+log "the artifacts deploy.yml installs on each host (dist/: data plane package, NF images; the agent's wheels)"
+bash scripts/build-artifacts.sh | sed 's/^/[setup]   /'
 log "ready"

@@ -44,11 +44,13 @@ from onvm.lab.single_host import wait_until
 VENV = os.path.join(REPO, ".venv", "bin")
 PYTHON = os.path.join(VENV, "python")
 SCALER = os.path.join(VENV, "onvm-scaler")
-INSTALLED_HEADER = "/usr/local/include/onvm/onvm_stats.h"
+INSTALLED_HEADER = "/usr/include/onvm/onvm_stats.h"
 SOURCE_HEADER = os.path.join(REPO, "native", "include", "onvm", "onvm_stats.h")
-# run the rest of the command with an empty /usr/local/include (in its own mount namespace)
-HIDE_INCLUDE = 'mount -t tmpfs onvm-test /usr/local/include && exec "$@"'
-CONNECTION = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + PYTHON]
+# run the rest of the command with an empty /usr/include/onvm (in its own mount namespace)
+HIDE_INCLUDE = 'mount -t tmpfs onvm-test /usr/include/onvm && exec "$@"'
+# the modules run on the host's own Python, as a deploy runs them (Debian's python3-docker, python3-cffi)
+HOST_PYTHON = "/usr/bin/python3"
+CONNECTION = ["-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + HOST_PYTHON]
 
 
 def _env() -> dict[str, str]:
@@ -140,41 +142,66 @@ def host(tag: str, hugepages: int, built: None, docker_client: Any) -> Iterator[
         yield name
 
 
+ARTIFACTS = os.path.join(REPO, "dist")  # scripts/build-artifacts.sh (setup.sh runs it)
+
+
 @pytest.fixture(scope="module")
-def stats_header(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The stats layout header installed the way a deploy installs it: the
-    role onvm_host's task file, run by ansible-playbook. Returns the play."""
-    play = tmp_path_factory.mktemp("header") / "header.yml"
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifacts installed the way a deploy installs them: the role
+    onvm_host's install tasks, run by ansible-playbook (the onvm-dataplane
+    package, with the stats layout header, and the NF images). Returns the
+    play."""
+    play = tmp_path_factory.mktemp("header") / "install.yml"
     play.write_text(
-        "- name: The stats layout header of onvm_host\n"
+        "- name: The artifacts of onvm_host\n"
         "  hosts: localhost\n"
         "  gather_facts: false\n"
+        "  vars:\n"
+        "    onvm_names: {agent_dir: /opt/onvm/modtest}\n"
+        "    onvm_host_install_packages: false\n"
         "  tasks:\n"
-        "    - name: Install it\n"
+        "    - name: Install them\n"
         "      ansible.builtin.include_role:\n"
         "        name: onvm.nfv.onvm_host\n"
-        "        tasks_from: stats_header\n"
+        "        tasks_from: install\n"
     )
-    rc, doc = playbook(play, {"onvm_src_dir": REPO})  # installs it, or finds it installed
+    rc, doc = playbook(play, {"onvm_artifacts_dir": ARTIFACTS})  # installs them, or finds them installed
     assert rc == 0 and doc["stats"]["localhost"]["failures"] == 0, failures(doc)
     return play
 
 
-# --- the stats header ------------------------------------------------------------------------
+# --- the artifacts and the stats header --------------------------------------------------------
 
 
-def test_the_role_installs_the_stats_header_idempotently(stats_header: Path) -> None:
+def test_the_role_installs_the_built_package_and_images_idempotently(installed: Path) -> None:
+    with open(os.path.join(ARTIFACTS, "manifest.json")) as f:
+        manifest = json.load(f)
+    version = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", manifest["package"]], capture_output=True, text=True
+    ).stdout
+    assert version == manifest["version"]
     with open(INSTALLED_HEADER, "rb") as a, open(SOURCE_HEADER, "rb") as b:
         assert a.read() == b.read()
     assert os.stat(INSTALLED_HEADER).st_mode & 0o777 == 0o644
+    ids = {i["image"]: i["id"] for i in manifest["images"]}
+    for image, want in ids.items():
+        inspect = ["docker", "image", "inspect", "-f", "{{.Id}}", image]
+        got = subprocess.run(inspect, capture_output=True, text=True)
+        assert got.stdout.strip() == want, image
     for check in (False, True):
-        rc, doc = playbook(stats_header, {"onvm_src_dir": REPO}, check=check)
+        rc, doc = playbook(installed, {"onvm_artifacts_dir": ARTIFACTS}, check=check)
         assert rc == 0 and doc["stats"]["localhost"]["changed"] == 0, doc
-    # a source tree without the header fails the task with the path it missed
-    rc, doc = playbook(stats_header, {"onvm_src_dir": "/nonexistent-onvm"})
+    assert not os.listdir("/opt/onvm/modtest/images")  # the copies went once installed
+    # no artifacts where the inventory says: one message saying what to run
+    rc, doc = playbook(installed, {"onvm_artifacts_dir": "/nonexistent-onvm"})
     assert rc != 0
     failed = [r for r in task_results(doc).values() if r.get("failed")]
-    assert len(failed) == 1 and "/nonexistent-onvm/native/include/onvm/onvm_stats.h" in failed[0]["msg"]
+    assert len(failed) == 1 and failed[0]["msg"] == (
+        "no /nonexistent-onvm/manifest.json: onvm_artifacts_dir names the directory "
+        "scripts/build-artifacts.sh filled on the control node (the data plane package and the NF "
+        "images hosts are given); run it there"
+    )
+    subprocess.run(["rm", "-rf", "/opt/onvm/modtest"], check=True)
 
 
 def test_without_the_header_the_reader_says_where_it_looked_and_what_installs_it(
@@ -188,8 +215,77 @@ def test_without_the_header_the_reader_says_where_it_looked_and_what_installs_it
     assert msg.startswith(
         "cannot find onvm_stats_absent.h, the stats layout; looked at $ONVM_STATS_HEADER (unset), "
     )
-    assert "/usr/local/include/onvm/onvm_stats_absent.h" in msg and "native/include/onvm" in msg
-    assert "the role onvm_host (deploy.yml) installs it" in msg and "set ONVM_STATS_HEADER" in msg
+    assert "/usr/include/onvm/onvm_stats_absent.h" in msg and "native/include/onvm" in msg
+    assert "the onvm-dataplane package installs it" in msg and "set ONVM_STATS_HEADER" in msg
+
+
+@pytest.mark.dataplane
+def test_a_new_build_of_the_manager_at_the_same_path_restarts_it(host: str, tmp_path: Path) -> None:
+    """What installing a new onvm-dataplane package does: the binary at the same path has other
+    content; the manager module restarts the manager on it (check mode says so and touches
+    nothing); the same build again changes nothing."""
+    exe = tmp_path / "onvm-mgr"
+    exe.write_bytes(Path(binary("onvm-mgr")).read_bytes())
+    exe.chmod(0o755)
+    args = {**mgr_args(host), "binary": str(exe)}
+    r = ansible("manager", args)
+    assert r["changed"]
+    pid = r["pid"]
+    assert ansible("manager", args)["changed"] is False
+    # another build, put in place as dpkg does (a new file renamed over the old one; an ELF
+    # runs with bytes appended)
+    new = tmp_path / "onvm-mgr.dpkg-new"
+    new.write_bytes(exe.read_bytes() + b"\0another build")
+    new.chmod(0o755)
+    new.rename(exe)
+    r = ansible("manager", args, check=True)
+    assert r["changed"] and manager_proc.status(host)["pid"] == pid
+    r = ansible("manager", args)
+    assert r["changed"] and r["pid"] != pid and manager_proc.status(host)["pid"] == r["pid"]
+    assert ansible("manager", args)["changed"] is False
+
+
+@pytest.mark.dataplane
+def test_a_new_build_of_an_image_under_the_same_tag_rolls_its_instances(
+    host: str, docker_client: Any
+) -> None:
+    """What a new artifacts build does to a running deployment: roles/onvm_host loads the new
+    image under the same tag, the nf module sees another image id and replaces the instances
+    (new ones first); the same build again changes nothing."""
+    image = "onvm/roll-%s:1" % host
+
+    def build(label: str) -> str:
+        dockerfile = "FROM onvm/forward:0.1.0\nLABEL org.onvm.test=%s\n" % label
+        subprocess.run(
+            ["docker", "build", "-q", "-t", image, "-"],
+            input=dockerfile,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        return str(docker_client.images.get(image).id)
+
+    try:
+        first = build("a")
+        assert not ansible("manager", mgr_args(host)).get("failed")
+        args = dict(host=host, service="fwd", image=image, instances=2)
+        assert ansible("nf", args)["changed"]
+        before = {c.name: c.id for c in nf_container.find(docker_client, host)}
+        assert ansible("nf", args)["changed"] is False
+        second = build("b")
+        assert second != first
+        r = ansible("nf", args, check=True, diff=True)
+        assert r["changed"] and sorted(r["replaced"]) == sorted(before)
+        assert {c.name: c.id for c in nf_container.find(docker_client, host)} == before  # check: untouched
+        r = ansible("nf", args)
+        assert r["changed"] and sorted(r["replaced"]) == sorted(before)
+        after = nf_container.find(docker_client, host)
+        assert len(after) == 2 and all(c.image.id == second for c in after)
+        assert not {c.id for c in after} & set(before.values())
+        assert ansible("nf", args)["changed"] is False
+    finally:
+        nf_container.remove_host(docker_client, host)
+        subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
 
 
 # --- manager -----------------------------------------------------------------------------------
@@ -284,7 +380,7 @@ def _zombie(pid: int) -> bool:
 
 
 @pytest.mark.dataplane
-def test_nf_chain_and_onvm_info_modules(host: str, docker_client: Any, stats_header: Path) -> None:
+def test_nf_chain_and_onvm_info_modules(host: str, docker_client: Any, installed: Path) -> None:
     assert ansible("manager", mgr_args(host))["changed"]
 
     def containers() -> list[str]:
@@ -303,7 +399,8 @@ def test_nf_chain_and_onvm_info_modules(host: str, docker_client: Any, stats_hea
     assert ansible("nf", nf_args, check=True, diff=True)["changed"] is False
     r = ansible("nf", {**nf_args, "image": "example/not-here:1"})
     assert r["failed"] and r["msg"] == (
-        "image: 'example/not-here:1' is not on this host (build it: native/docker/build-images.sh)"
+        "image: 'example/not-here:1' is not on this host (onvm images: scripts/build-artifacts.sh builds "
+        "them, roles/onvm_host loads them; others: load or pull it there)"
     )
     r = ansible("nf", {**nf_args, "instances": 65})
     assert r["failed"] and r["msg"] == "instances: must be 0-64, got 65"
@@ -356,10 +453,9 @@ def test_nf_chain_and_onvm_info_modules(host: str, docker_client: Any, stats_hea
     assert r["failed"] and r["msg"] == (
         "manager of %s answers but its stats area is unreadable: cannot find onvm_stats.h, the stats "
         "layout; looked at $ONVM_STATS_HEADER (unset), the module's files (AnsiballZ ships "
-        "module_utils' .py files only), /usr/local/include/onvm/onvm_stats.h. On a host, the role "
-        "onvm_host (deploy.yml) installs it at /usr/local/include/onvm/onvm_stats.h from the source "
-        "tree it builds (native/include/onvm/onvm_stats.h); elsewhere set ONVM_STATS_HEADER to that file"
-        % host
+        "module_utils' .py files only), /usr/include/onvm/onvm_stats.h. On a host, the onvm-dataplane "
+        "package installs it at /usr/include/onvm/onvm_stats.h (the role onvm_host installs the package, "
+        "deploy.yml runs it); elsewhere set ONVM_STATS_HEADER to native/include/onvm/onvm_stats.h" % host
     )
     assert os.path.isfile(INSTALLED_HEADER)  # hidden from that command only
 
@@ -384,7 +480,7 @@ def test_nf_chain_and_onvm_info_modules(host: str, docker_client: Any, stats_hea
 
 
 @pytest.mark.dataplane
-def test_a_playbook_of_the_modules(host: str, tmp_path: Path, stats_header: Path) -> None:
+def test_a_playbook_of_the_modules(host: str, tmp_path: Path, installed: Path) -> None:
     """manager, nf, chain and onvm_info in one play, as a deploy runs them:
     the first run changes three tasks, a second none, check mode none."""
     play = tmp_path / "play.yml"

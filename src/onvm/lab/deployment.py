@@ -37,7 +37,7 @@ SERVICES = {
 
 
 # this machine as an inventory host, run with the playbook's own Python
-LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
 
 
 def inventory_yaml(hosts: dict[str, dict[str, Any]]) -> str:

@@ -48,7 +48,11 @@ def scale_out(r: Any, client: Any, cfg: ScalerConfig, req: q.ScaleRequest) -> tu
     if len(running) >= svc.max:
         return "failed", "%s already runs %d of %s (its max)" % (cfg.host, len(running), req.service)
     spec = nc.spec_for(
-        cfg.host, req.service, svc.conf, free_index([c.name for c in existing], cfg.host, req.service)
+        cfg.host,
+        req.service,
+        svc.conf,
+        free_index([c.name for c in existing], cfg.host, req.service),
+        nc.image_id(client, svc.conf.image),
     )
     spec.labels[LABEL_REQUEST] = req.id
     entry = nc.start(client, spec)

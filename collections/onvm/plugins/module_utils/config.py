@@ -15,8 +15,9 @@ from typing import Any
 from . import names
 from .chains import MATCH_KEYS, ChainSpecError, normalise
 from .chains import check as chain_check
-from .nf_container import ServiceConf, check_argv, file_digest
+from .nf_container import ServiceConf, check_argv
 from .onvm_ctl import name_ok
+from .supervise import file_digest
 
 MAX_INSTANCES = 64
 SERVICE_KEYS = {

@@ -35,7 +35,7 @@ class ManagerConfig:
     """How a host's onvm-mgr runs; every field ends up on its command line."""
 
     host: str
-    binary: str = "/usr/local/bin/onvm-mgr"
+    binary: str = "/usr/bin/onvm-mgr"
     ports: list[str] = field(default_factory=list)
     core: int = 0
     mem_mb: int = 64
@@ -44,6 +44,9 @@ class ManagerConfig:
     runtime_dir: str = DEFAULT_RUNTIME_DIR
     huge_dir: str | None = None
     extra_eal: list[str] = field(default_factory=list)
+    # the binary's SHA-256 (file_digest), the one field not on the command
+    # line: a new build installed at the same path restarts the manager
+    binary_digest: str = ""
 
     def argv(self) -> list[str]:
         args = [

@@ -15,7 +15,6 @@ so containers that were each pid 1 would collide there.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import Any
 
 from . import names
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
-from .supervise import fingerprint
+from .supervise import file_digest, fingerprint
 
 LABEL_MANAGED = "org.onvm.managed"
 LABEL_HOST = "org.onvm.host"
@@ -57,13 +56,17 @@ class NFSpec:
     # host path -> SHA-256 the file will have, where known beforehand (check
     # mode: the play has not written a changed file yet); others are read
     file_digests: dict[str, str] = field(default_factory=dict)
+    # the id the host's docker gives `image` (image_id()): a new build of the
+    # image under the same tag is another configuration
+    image_id: str = ""
 
     def fingerprint(self) -> str:
         """Identity of the configuration, whatever the container's name and
         labels (the scaler labels its instances with the request id).  The
         files an instance mounts count by their content: a rules file
         rewritten on the host is another configuration (an NF reads its
-        files when it starts)."""
+        files when it starts); the image counts by its id (a new build
+        loaded under the same tag rolls the instances)."""
         conf = asdict(self)
         conf.pop("name")
         conf.pop("labels")
@@ -80,18 +83,6 @@ class NFSpec:
         if self.shared_core:
             cmd.append("--shared-core")
         return [*cmd, "--", *self.args]
-
-
-def file_digest(path: str) -> str:
-    """SHA-256 of a file's content ("missing" if it cannot be read)."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(65536), b""):
-                h.update(chunk)
-    except OSError:
-        return "missing"
-    return h.hexdigest()
 
 
 @dataclass
@@ -111,8 +102,21 @@ class ServiceConf:
     file_digests: dict[str, str] = field(default_factory=dict)  # see NFSpec
 
 
-def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
-    """Instance ``index`` of ``service`` on ``host``: cores taken in turn."""
+def image_id(client: Any, image: str) -> str:
+    """The id the host's docker gives ``image`` ("" when it has none): what
+    spec_for() is given, by every caller, so that the nf module and the
+    scaler agree on an instance's configuration."""
+    import docker.errors  # deferred: only where docker is installed
+
+    try:
+        return str(client.images.get(image).id)
+    except docker.errors.ImageNotFound:
+        return ""
+
+
+def spec_for(host: str, service: str, conf: ServiceConf, index: int, image_id: str = "") -> NFSpec:
+    """Instance ``index`` of ``service`` on ``host``: cores taken in turn;
+    ``image_id``: image_id(client, conf.image)."""
     return NFSpec(
         host=host,
         service=service,
@@ -125,6 +129,7 @@ def spec_for(host: str, service: str, conf: ServiceConf, index: int) -> NFSpec:
         runtime_dir=conf.runtime_dir,
         huge_dir=conf.huge_dir,
         file_digests=dict(conf.file_digests),
+        image_id=image_id,
     )
 
 

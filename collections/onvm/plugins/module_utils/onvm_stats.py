@@ -41,14 +41,14 @@ default_path = names.stats_path
 def find_header() -> str:
     """Locate onvm_stats.h: $ONVM_STATS_HEADER, beside this file (the
     symlink in the source tree, package data in a wheel), the source tree,
-    or the copy the role onvm_host installs on every host.
+    or where the onvm-dataplane package installs it on every host.
 
     Ansible modules only find that last one: AnsiballZ ships the .py files
     of module_utils, so in a module this file lives in a zip with no
     header beside it and no source tree around it."""
     here = os.path.dirname(os.path.abspath(__file__))
     tree = os.path.normpath(os.path.join(here, "..", "..", "..", "..", "native", "include", "onvm"))
-    installed = os.path.join("/usr/local/include/onvm", HEADER_NAME)
+    installed = os.path.join("/usr/include/onvm", HEADER_NAME)
     env = os.environ.get("ONVM_STATS_HEADER", "")
     candidates = [env, os.path.join(here, HEADER_NAME), os.path.join(tree, HEADER_NAME), installed]
     for path in candidates:
@@ -60,9 +60,9 @@ def find_header() -> str:
     else:  # a zip: the module's own files, run by Ansible
         looked += ["the module's files (AnsiballZ ships module_utils' .py files only)", installed]
     raise StatsError(
-        "cannot find %s, the stats layout; looked at %s. On a host, the role onvm_host "
-        "(deploy.yml) installs it at %s from the source tree it builds "
-        "(native/include/onvm/%s); elsewhere set ONVM_STATS_HEADER to that file"
+        "cannot find %s, the stats layout; looked at %s. On a host, the onvm-dataplane package "
+        "installs it at %s (the role onvm_host installs the package, deploy.yml runs it); "
+        "elsewhere set ONVM_STATS_HEADER to native/include/onvm/%s"
         % (HEADER_NAME, ", ".join(looked), installed, HEADER_NAME)
     )
 

@@ -27,6 +27,18 @@ def fingerprint(config: Any) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def file_digest(path: str) -> str:
+    """SHA-256 of a file's content ("missing" if it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(65536), b""):
+                h.update(chunk)
+    except OSError:
+        return "missing"
+    return h.hexdigest()
+
+
 @dataclass
 class Daemon:
     """A named daemon: ``name`` names its pid, state and log files."""

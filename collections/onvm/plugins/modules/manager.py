@@ -68,9 +68,11 @@ options:
     choices: [started, stopped, restarted, absent]
     default: started
   binary:
-    description: Path of the C(onvm-mgr) binary.
+    description:
+      - Path of the C(onvm-mgr) binary (the onvm-dataplane package installs it there).
+      - Its content counts as configuration - a new build installed at the same path restarts the manager.
     type: path
-    default: /usr/local/bin/onvm-mgr
+    default: /usr/bin/onvm-mgr
   ports:
     description:
       - Ports the manager takes, in order (port0, port1, ...).
@@ -154,7 +156,7 @@ argv:
   returned: always
   type: list
   elements: str
-  sample: ["/usr/local/bin/onvm-mgr", "--host", "lab1", "--core", "0"]
+  sample: ["/usr/bin/onvm-mgr", "--host", "lab1", "--core", "0"]
 supervisor:
   description: C(systemd) or C(detached).
   returned: always
@@ -205,6 +207,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     validate,
 )
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
+from ansible_collections.onvm.nfv.plugins.module_utils.supervise import file_digest
 
 
 def main() -> None:
@@ -212,7 +215,7 @@ def main() -> None:
         argument_spec=dict(
             host=dict(type="str", required=True),
             state=dict(type="str", choices=["started", "stopped", "restarted", "absent"], default="started"),
-            binary=dict(type="path", default="/usr/local/bin/onvm-mgr"),
+            binary=dict(type="path", default="/usr/bin/onvm-mgr"),
             ports=dict(type="list", elements="str", default=[]),
             pending_ports=dict(type="list", elements="str", default=[]),
             core=dict(type="int", default=0),
@@ -244,6 +247,7 @@ def main() -> None:
         runtime_dir=p["runtime_dir"],
         huge_dir=p["huge_dir"],
         extra_eal=p["extra_eal"],
+        binary_digest=file_digest(p["binary"]),
     )
     use_systemd = p["supervisor"] == "systemd" or (p["supervisor"] == "auto" and systemd_is_init())
     if p["state"] == "absent":

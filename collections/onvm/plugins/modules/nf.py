@@ -234,7 +234,8 @@ def main() -> None:
             client.images.get(p["image"])
     except docker.errors.ImageNotFound:
         module.fail_json(
-            msg="image: '%s' is not on this host (build it: native/docker/build-images.sh)" % p["image"]
+            msg="image: '%s' is not on this host (onvm images: scripts/build-artifacts.sh builds them, "
+            "roles/onvm_host loads them; others: load or pull it there)" % p["image"]
         )
     except docker.errors.DockerException as e:
         module.fail_json(msg="cannot reach the Docker engine: %s" % e)
@@ -250,8 +251,10 @@ def main() -> None:
         huge_dir=p["huge_dir"],
     )
 
+    image_id = nc.image_id(client, conf.image)
+
     def spec(index: int) -> nc.NFSpec:
-        return nc.spec_for(p["host"], p["service"], conf, index)
+        return nc.spec_for(p["host"], p["service"], conf, index, image_id)
 
     existing = {
         c.name: (c.status == "running", c.labels.get(nc.LABEL_CONFIG, ""))
