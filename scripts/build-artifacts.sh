@@ -16,7 +16,8 @@
 #     (native/docker/build-images.sh builds them), loaded by the role
 #     onvm_host where the host's image id differs.
 # DIST/manifest.json                        what the roles read: the package,
-#     its version, and each image's name, id and file.
+#     its version, and each image's name (and its :latest alias, in the same
+#     archive), id and file.
 # The agent's wheels go to the role onvm_scaler's files/ (build-wheel.sh):
 # the collection carries its daemon.
 # Safe to run again: what did not change is not rewritten.
@@ -88,10 +89,11 @@ for nf in speed_tester bounce forward firewall slow pause pyfilter; do
 	id=$(docker image inspect -f '{{.Id}}' "$image")
 	file=images/${nf}_$upstream.tar
 	saved=$(python3 -c 'import json,sys
-try: print(next(i["id"] for i in json.load(open(sys.argv[1]))["images"] if i["file"] == sys.argv[2]))
+try: print(next(i["id"] for i in json.load(open(sys.argv[1]))["images"] if i["file"] == sys.argv[2] and "latest" in i))
 except Exception: print("")' "$dist/manifest.json" "$file")
 	if [ "$saved" != "$id" ] || [ ! -f "$dist/$file" ]; then
-		docker save -o "$dist/$file.tmp" "$image"
+		# with its :latest tag too (the PID-namespace holder runs onvm/pause:latest)
+		docker save -o "$dist/$file.tmp" "$image" "onvm/$nf:latest"
 		mv "$dist/$file.tmp" "$dist/$file"
 		echo "saved $image"
 	fi
@@ -101,7 +103,10 @@ done
 python3 - "$dist/manifest.json" "$deb" "$version" "${images[@]}" <<'EOF'
 import json, sys
 out, deb, version, *rest = sys.argv[1:]
-images = [{"image": rest[i], "id": rest[i + 1], "file": rest[i + 2]} for i in range(0, len(rest), 3)]
+images = [
+    {"image": rest[i], "latest": rest[i].rsplit(":", 1)[0] + ":latest", "id": rest[i + 1], "file": rest[i + 2]}
+    for i in range(0, len(rest), 3)
+]
 doc = {"package": "onvm-dataplane", "version": version, "deb": deb, "images": images}
 text = json.dumps(doc, indent=2) + "\n"
 try:

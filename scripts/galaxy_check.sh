@@ -23,6 +23,20 @@ log "build"
 tarball=$(ls "$work"/dist/onvm-nfv-*.tar.gz)
 log "  $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB)"
 
+log "execution environment: ansible-builder create (the build context; no registry here to build it)"
+cp -r "$top/ee" "$work/ee"
+cp "$tarball" "$work/ee/"
+"$top/.venv/bin/ansible-builder" create -f "$work/ee/execution-environment.yml" -c "$work/ee-context" >/dev/null
+[ -f "$work/ee-context/_build/collections/$(basename "$tarball")" ] ||
+	{ echo "galaxy_check: the EE context lacks the collection" >&2; exit 1; }
+# what the EE build will install for the collection (meta/execution-environment.yml)
+"$top/.venv/bin/ansible-galaxy" collection install -p "$work/ee-colls" "$tarball" >/dev/null
+"$top/.venv/bin/python" "$work/ee-context/_build/scripts/introspect.py" introspect "$work/ee-colls" 2>/dev/null \
+	> "$work/ee-deps"
+grep -q "from collection onvm.nfv" "$work/ee-deps" ||
+	{ cat "$work/ee-deps"; echo "galaxy_check: ansible-builder finds no requirements in onvm.nfv" >&2; exit 1; }
+log "  $(grep -c 'from collection onvm.nfv' "$work/ee-deps") requirements from meta/execution-environment.yml"
+
 log "clean venv: ansible-core, then the collection's requirements"
 cd "$work"   # away from the project's ansible.cfg (its collections_path has onvm.nfv already)
 python3 -m venv "$work/venv"

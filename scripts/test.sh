@@ -5,8 +5,9 @@
 #   Docker, hugepages, namespaces),
 #   molecule default: deploy.yml on this machine, idempotence, verify,
 #   molecule lab: the three-host lab over SSH, deploy, idempotence, verify,
-#   ansible-test sanity on the collection,
-#   the collection as users get it: galaxy build, install in a clean venv,
+#   ansible-test sanity and integration on the collection,
+#   the collection as users get it: galaxy build, ansible-builder create,
+#   install in a clean venv,
 #   deploy.yml / undeploy.yml on this machine with that install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,7 @@ step "molecule lab (three hosts over SSH)"
 molecule test -s lab
 step "ansible-test sanity"
 bash scripts/sanity.sh
+step "ansible-test integration (every module through Ansible, on the host's Python)"
+bash scripts/integration.sh
 step "galaxy build, install in a clean venv, deploy with it"
 bash scripts/galaxy_check.sh

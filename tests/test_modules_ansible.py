@@ -136,6 +136,7 @@ def host(tag: str, hugepages: int, built: None, docker_client: Any) -> Iterator[
     (scaler, NF containers, manager) is removed afterwards, pass or fail."""
     name = "t" + tag
     with contextlib.ExitStack() as cleanup:  # last first; each runs even if one before it fails
+        cleanup.callback(subprocess.run, ["rm", "-rf", "/etc/onvm/" + name], check=False)
         cleanup.callback(manager_proc.stop, name)
         cleanup.callback(nf_container.remove_host, docker_client, name)
         cleanup.callback(Daemon("onvm-scaler-%s" % name, [SCALER]).stop, timeout=10)
@@ -191,7 +192,8 @@ def test_the_role_installs_the_built_package_and_images_idempotently(installed: 
     for check in (False, True):
         rc, doc = playbook(installed, {"onvm_artifacts_dir": ARTIFACTS}, check=check)
         assert rc == 0 and doc["stats"]["localhost"]["changed"] == 0, doc
-    assert not os.listdir("/opt/onvm/modtest/images")  # the copies went once installed
+    # the copies went once installed
+    assert not os.path.isdir("/opt/onvm/modtest/images") or not os.listdir("/opt/onvm/modtest/images")
     # no artifacts where the inventory says: one message saying what to run
     rc, doc = playbook(installed, {"onvm_artifacts_dir": "/nonexistent-onvm"})
     assert rc != 0
@@ -554,6 +556,13 @@ def test_scaler_module(host: str, redis_server: RedisServer) -> None:
     r = ansible("scaler", {**args, "redis": "redis://127.0.0.1:%d/0" % port})
     assert r["failed"]
     assert r["msg"].startswith("redis: cannot reach Redis at 127.0.0.1:%d: Connection refused" % port)
+    # a check before the first deploy (Redis not started yet, no configuration written yet): said,
+    # not refused, nothing started
+    fresh = {**args, "redis": "redis://127.0.0.1:%d/0" % port, "config": "/nonexistent/scaler.json"}
+    r = ansible("scaler", fresh, check=True)
+    assert not r.get("failed") and r["changed"], r
+    assert any(w.startswith("redis: cannot reach Redis at 127.0.0.1:%d" % port) for w in r["warnings"])
+    assert scaler_running(host) is None
     r = ansible("scaler", {**args, "metrics": "no-port"})
     assert r["failed"] and r["msg"].startswith("metrics: ")
     r = ansible("scaler", {**args, "host": "no/slashes"})

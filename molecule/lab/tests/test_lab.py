@@ -54,6 +54,39 @@ def test_each_host_runs_its_manager_in_its_namespace(host: Any) -> None:
     assert sock.is_listening
 
 
+def test_every_onvm_process_and_container_of_a_host_runs_from_what_the_roles_installed(host: Any) -> None:
+    """Not from the checkout: the manager is the onvm-dataplane package's /usr/bin/onvm-mgr
+    (dpkg owns it), the agent runs on the host's Python from its own venv under
+    /opt/onvm/<host>, no onvm process maps a file of the checkout or its .venv, and every NF
+    container runs the image id of the artifacts' manifest."""
+    import os
+
+    repo = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.getcwd())
+    with open(os.path.join(repo, "dist", "manifest.json")) as f:
+        manifest = json.load(f)
+    name = hostname(host)
+    mgr = mgr_pid(host, name)
+    assert host.check_output("readlink /proc/%s/exe" % mgr) == "/usr/bin/onvm-mgr"
+    assert host.check_output("dpkg -S /usr/bin/onvm-mgr").startswith("onvm-dataplane: ")
+    assert host.check_output("dpkg-query -W -f '${Version}' onvm-dataplane") == manifest["version"]
+    agent = host.check_output("pgrep -f '^[^ ]*python[^ ]* [^ ]*/onvm-scaler --host %s( |$)'" % name).split()
+    assert len(agent) == 1, agent
+    argv = host.check_output("tr '\\0' ' ' < /proc/%s/cmdline" % agent[0]).split()
+    assert argv[:2] == ["/opt/onvm/%s/venv/bin/python" % name, "/opt/onvm/%s/venv/bin/onvm-scaler" % name]
+    assert host.check_output("readlink -f /proc/%s/exe" % agent[0]).startswith("/usr/bin/python3")
+    for pid in (mgr, agent[0]):
+        maps = host.check_output("cut -c74- /proc/%s/maps | sort -u" % pid)
+        assert repo not in maps, (pid, [m for m in maps.splitlines() if repo in m])
+        assert not host.check_output("readlink /proc/%s/cwd" % pid).startswith(repo)
+    # each archive holds the image's version tag and its :latest (the PID-namespace holder runs that)
+    ids = {i["image"]: i["id"] for i in manifest["images"]}
+    ids.update({i["image"].rsplit(":", 1)[0] + ":latest": i["id"] for i in manifest["images"]})
+    ps = "docker ps --filter label=org.onvm.host=%s --format '{{.ID}}'" % name
+    out = host.check_output("%s | xargs docker inspect -f '{{.Config.Image}} {{.Image}}'" % ps)
+    running = [line.split() for line in out.splitlines()]
+    assert running and all(image in ids and ids[image] == image_id for image, image_id in running), running
+
+
 def test_nf_containers_carry_the_host_name(host: Any) -> None:
     name = hostname(host)
     out = host.check_output("docker ps --filter label=org.onvm.host=%s --format '{{json .Names}}'" % name)
@@ -63,13 +96,12 @@ def test_nf_containers_carry_the_host_name(host: Any) -> None:
 
 def test_each_manager_has_its_fabric_ports_and_stand_ins(host: Any) -> None:
     name = hostname(host)
-    exe = host.check_output("readlink -f /proc/%s/exe" % mgr_pid(host, name))
-    repo = exe.rsplit("/build/", 1)[0]
-    out = host.check_output(
-        '%s/.venv/bin/python -c "from ansible_collections.onvm.nfv.plugins.module_utils import onvm_ctl;'
-        " import json; print(json.dumps([onvm_ctl.call('%s', c) for c in ('status', 'nf_list')]))\""
-        % (repo, name)
+    # asked with the Python the host was given (the agent's venv holds the collection's module_utils)
+    code = (
+        "from ansible_collections.onvm.nfv.plugins.module_utils import onvm_ctl; import json;"
+        " print(json.dumps([onvm_ctl.call('%s', c) for c in ('status', 'nf_list')]))" % name
     )
+    out = host.check_output('/opt/onvm/%s/venv/bin/python -c "%s"' % (name, code))
     status, nfs = json.loads(out)
     peers = sorted({"lab1", "lab2", "lab3"} - {name})
     # memif fabric links, one per peer: the lower host name serves

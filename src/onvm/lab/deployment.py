@@ -41,8 +41,13 @@ LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/
 
 
 def inventory_yaml(hosts: dict[str, dict[str, Any]]) -> str:
-    """An inventory whose group ``onvm`` holds these hosts, with their vars."""
-    return str(yaml.safe_dump({"all": {"children": {"onvm": {"hosts": hosts}}}}))
+    """An inventory whose group ``onvm`` holds these hosts, with their vars;
+    ``localhost``, where it is one of them, holds the global view too (group
+    ``onvm_state``, as in inventory/local)."""
+    groups: dict[str, Any] = {"onvm": {"hosts": hosts}}
+    if "localhost" in hosts:
+        groups["onvm_state"] = {"hosts": {"localhost": None}}
+    return str(yaml.safe_dump({"all": {"children": groups}}))
 
 
 class Deployment:

@@ -75,9 +75,12 @@ def ping(url: str, password_file: str | None = None, timeout: float = 3.0) -> st
                     break
                 got += chunk
     except OSError as e:
-        return "cannot reach Redis at %s: %s (is it up? roles/onvm_state starts it on the control node)" % (
-            where,
-            e.strerror or e,
+        return (
+            "cannot reach Redis at %s: %s (is it up? roles/onvm_state starts it on the onvm_state host)"
+            % (
+                where,
+                e.strerror or e,
+            )
         )
     replies = got.decode(errors="replace").split("\r\n")[: len(cmds)]
     if password and replies and "without any password configured" in replies[0]:

@@ -145,8 +145,15 @@ def check_argv(host: str, service: str, conf: ServiceConf, source: dict[str, str
     argv = ["docker", "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--read-only"]
     argv += ["--security-opt", "no-new-privileges"]
     for dst, src in sorted(mounts.items()):
-        argv += ["-v", "%s:%s:ro" % (src, dst)]
+        # --mount, not -v: a source that does not exist is an error, not a
+        # directory docker makes in its place
+        argv += ["--mount", "type=bind,src=%s,dst=%s,readonly" % (src, dst)]
     return [*argv, spec.image, "--check", *spec.command()]
+
+
+def check_sources(argv: list[str]) -> list[str]:
+    """The host files check_argv's command binds."""
+    return [a.split(",")[1][len("src=") :] for a in argv if a.startswith("type=bind,src=")]
 
 
 def check_options(argv: list[str], timeout: float = 60.0) -> str | None:

@@ -26,6 +26,8 @@ attributes:
     support: full
     details:
       - The declared chains are checked against the manager's services and ports in check mode too.
+      - In check mode on a host whose manager does not run yet (a check before the first deploy), the module
+        reports the chains it would set, with a warning, and checks them when the manager runs.
   diff_mode:
     support: partial
     details:
@@ -97,10 +99,17 @@ chains:
   type: dict
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
-from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError, name_ok
+from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import (
+    CtlClient,
+    CtlError,
+    name_ok,
+    socket_path,
+)
 
 
 def main() -> None:
@@ -126,6 +135,22 @@ def main() -> None:
     for r in p["remotes"]:
         if set(r) != {"service", "host", "port"} or not all(isinstance(v, str) for v in r.values()):
             module.fail_json(msg="remotes: each needs service, host and port (strings), got %s" % r)
+    if module.check_mode and not os.path.exists(socket_path(p["host"], p["runtime_dir"])):
+        # a check before the first deploy: no manager yet (the deploy starts
+        # it before this task); what would be set is all that can be said
+        module.warn(
+            "no onvm-mgr for host '%s' yet: the chains are checked against its services and ports "
+            "when it runs" % p["host"]
+        )
+        module.exit_json(
+            changed=bool(want or p["remotes"]),
+            set=sorted(want),
+            deleted=[],
+            chains={},
+            remotes_set=p["remotes"],
+            remotes_deleted=[],
+            diff=dict(before={}, after=want),
+        )
     try:
         with CtlClient(p["host"], p["runtime_dir"]) as ctl:
             have = ch.current(ctl)

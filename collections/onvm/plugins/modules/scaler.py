@@ -24,7 +24,10 @@ attributes:
     support: partial
     details:
       - The O(config) file is compared as it is on the host - a new one that an earlier task of the same
-        check-mode run would write is not foreseen, and a O(config) that does not exist yet fails the task.
+        check-mode run would write is not foreseen; a O(config) that does not exist yet (a check before the
+        first deploy) counts as a change.
+      - In check mode a Redis that does not answer is a warning, not a failure (the play may be about to
+        start it).
       - A O(redis_password_file) that does not exist yet counts as a change, and Redis is then not checked
         (a real run checks it).
   diff_mode:
@@ -165,7 +168,9 @@ def main() -> None:
                 # a new configuration restarts the agent, the same path or not
                 conf["config_sha256"] = hashlib.sha256(f.read()).hexdigest()
         except OSError as e:
-            module.fail_json(msg="config: cannot read %s: %s" % (p["config"], e))
+            if not module.check_mode:  # in check mode the role has not written it yet
+                module.fail_json(msg="config: cannot read %s: %s" % (p["config"], e))
+            conf["config_sha256"] = None
         argv += ["--config", p["config"]]
     if p["redis_password_file"]:
         try:
@@ -181,7 +186,10 @@ def main() -> None:
     if p["state"] == "started":
         # an agent with no view to keep would start and only log: say it now
         problem = global_view.ping(p["redis"], p["redis_password_file"])
-        if problem is not None and not (module.check_mode and "password file" in problem):
+        if problem is not None and module.check_mode:
+            # (a check before the first deploy: the play has not started Redis yet)
+            module.warn("redis: %s" % problem)
+        elif problem is not None:
             module.fail_json(msg="redis: %s" % problem, argv=argv)
     d = Daemon(names.daemon(names.SCALER, p["host"]), argv, conf)
     pid = d.pid()

@@ -11,7 +11,11 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
     nf_file_check,
     nf_staged_files,
 )
-from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import ServiceConf, check_argv
+from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import (
+    ServiceConf,
+    check_argv,
+    check_sources,
+)
 
 GOOD: dict[str, Any] = {
     "firewall": {
@@ -94,7 +98,7 @@ def test_a_files_check_asks_the_first_service_that_mounts_it() -> None:
     cmd = shlex.split(nf_file_check("fw.rules", GOOD, "h1"))
     assert cmd[:3] == ["docker", "run", "--rm"] and "--network" in cmd and "none" in cmd
     # the new file (%s: the copy task's temporary file) where the NF reads it
-    assert cmd[cmd.index("-v") + 1] == "%s:/etc/onvm/fw.rules:ro"
+    assert cmd[cmd.index("--mount") + 1] == "type=bind,src=%s,dst=/etc/onvm/fw.rules,readonly"
     image = cmd.index("onvm/firewall:0.1.0")
     assert cmd[image + 1 :] == ["--check", "--host", "h1", "--service", "firewall", "--runtime-dir",
                                 "/var/run/dpdk", "--", "-r", "/x"]  # fmt: skip
@@ -108,5 +112,9 @@ def test_the_first_play_checks_the_staged_files_where_the_nf_reads_them() -> Non
     conf = ServiceConf(image="onvm/firewall:0.1.0", files={"/etc/onvm/h1/fw.rules": "/etc/onvm/fw.rules"})
     cmd = check_argv("h1", "firewall", conf, staged)
     # the staged copy, not the one the instances mount, and only once
-    assert cmd.count("-v") == 1
-    assert cmd[cmd.index("-v") + 1] == "/etc/onvm/h1/staged/fw.rules:/etc/onvm/fw.rules:ro"
+    assert cmd.count("--mount") == 1 and "-v" not in cmd  # (-v would make a missing source a directory)
+    assert (
+        cmd[cmd.index("--mount") + 1]
+        == "type=bind,src=/etc/onvm/h1/staged/fw.rules,dst=/etc/onvm/fw.rules,readonly"
+    )
+    assert check_sources(cmd) == ["/etc/onvm/h1/staged/fw.rules"]
