@@ -18,12 +18,10 @@ import subprocess
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from . import names
+from . import names, units
 from .names import LOG_DIR, STATE_DIR
 from .onvm_ctl import DEFAULT_RUNTIME_DIR, CtlClient, CtlError
 from .supervise import Daemon, DaemonError, fingerprint
-
-UNIT_DIR = "/etc/systemd/system"
 
 
 class ManagerError(Exception):
@@ -85,27 +83,18 @@ def daemon(
     return Daemon(names.daemon(names.MANAGER, host), argv, conf, state_dir, log_dir)
 
 
-def systemd_is_init() -> bool:
-    """True where systemd is PID 1 (units are used there)."""
-    return os.path.isdir("/run/systemd/system")
+systemd_is_init = units.systemd_is_init
 
 
 def unit_text(cfg: ManagerConfig) -> str:
-    """The systemd unit for ``cfg`` (pure; unit-tested)."""
-    quoted = " ".join("'%s'" % a.replace("'", "") for a in cfg.argv())
-    return (
-        "[Unit]\n"
-        "Description=onvm manager of host %s (DPDK primary)\n"
-        "After=network.target\n\n"
-        "[Service]\n"
-        "Type=simple\n"
-        "ExecStart=%s\n"
-        "Restart=on-failure\n"
-        "RestartSec=1\n"
-        "LimitMEMLOCK=infinity\n"
-        "# onvm-config %s\n\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n" % (cfg.host, quoted, cfg.fingerprint())
+    """The systemd unit for ``cfg`` (pure; unit-tested): after what the data
+    plane needs at boot (units.DATAPLANE_AFTER)."""
+    return units.unit_text(
+        "onvm manager of host %s (DPDK primary)" % cfg.host,
+        cfg.argv(),
+        cfg.fingerprint(),
+        after=units.DATAPLANE_AFTER,
+        service=("LimitMEMLOCK=infinity",),
     )
 
 
@@ -231,21 +220,11 @@ def unit_name(host: str) -> str:
 
 def install_unit(cfg: ManagerConfig) -> bool:
     """Write (or update) the unit file; True if it changed (daemon reloaded)."""
-    path = os.path.join(UNIT_DIR, unit_name(cfg.host))
-    text = unit_text(cfg)
-    try:
-        with open(path) as f:
-            if f.read() == text:
-                return False
-    except OSError:
-        pass
-    with open(path, "w") as f:
-        f.write(text)
-    subprocess.run(["systemctl", "daemon-reload"], check=True, capture_output=True)
-    return True
+    return units.install(unit_name(cfg.host), unit_text(cfg))
 
 
 def systemctl(action: str, host: str) -> None:
-    proc = subprocess.run(["systemctl", action, unit_name(host)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise ManagerError("systemctl %s %s: %s" % (action, unit_name(host), proc.stderr.strip()))
+    try:
+        units.systemctl(action, unit_name(host))
+    except units.UnitError as e:
+        raise ManagerError(str(e)) from e

@@ -44,18 +44,15 @@ extends_documentation_fragment:
   - onvm.nfv.attributes.actiongroup_onvm
 attributes:
   check_mode:
-    support: partial
+    support: full
     details:
-      - Under systemd (O(supervisor=systemd), or O(supervisor=auto) where systemd is PID 1), a changed
-        configuration of a running manager is not foreseen - check mode reports no change and runs no
-        C(onvm-mgr --check), while a real run rewrites the unit and restarts the manager.
-      - Elsewhere the new configuration of a running manager is checked (C(onvm-mgr --check)) and refused in
-        check mode as in a real run.
+      - The new configuration of a running manager is checked (C(onvm-mgr --check)) and refused in check mode as
+        in a real run; under systemd (O(supervisor=systemd), or O(supervisor=auto) where systemd is PID 1) a new
+        unit text is the change, checked the same way before the unit is rewritten and restarted.
   diff_mode:
-    support: partial
+    support: full
     details:
       - The diff shows whether the manager runs and its configuration, before and after.
-      - Under systemd a changed configuration of a running manager is not in it (see check_mode).
   idempotent:
     support: partial
     details:
@@ -190,7 +187,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onvm.nfv.plugins.module_utils import names
+from ansible_collections.onvm.nfv.plugins.module_utils import names, units
 from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     ManagerConfig,
     ManagerError,
@@ -204,6 +201,8 @@ from ansible_collections.onvm.nfv.plugins.module_utils.manager_proc import (
     stop,
     systemctl,
     systemd_is_init,
+    unit_name,
+    unit_text,
     validate,
 )
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
@@ -256,8 +255,11 @@ def main() -> None:
     same = bool(now["config"]) and now["config"].get("fingerprint") == cfg.fingerprint()
     if p["state"] == "stopped":
         changed = now["answers"]
+    elif p["state"] == "started" and use_systemd:
+        # the unit file says what runs: a new text is a restart (checked first, below)
+        changed = not now["running"] or units.current_text(unit_name(cfg.host)) != unit_text(cfg)
     elif p["state"] == "started":
-        changed = not (now["running"] and (same or use_systemd))
+        changed = not (now["running"] and same)
     else:
         changed = True
     # only vdev ports appended to a running detached manager: added live

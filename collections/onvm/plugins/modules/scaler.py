@@ -77,6 +77,15 @@ options:
     description: Seconds to wait for the agent to come up.
     type: int
     default: 20
+  supervisor:
+    description:
+      - How the agent is kept running. C(auto) picks systemd where it is PID 1 - the unit
+        C(onvm-scaler-<host>.service), written by this module, enabled, ordered after the host's manager
+        (C(onvm-mgr-<host>.service)) and the network, C(Restart=always); a new configuration is a new unit and
+        a restart. C(detached) starts it with a pid file and a state file under C(/run/onvm).
+    type: str
+    choices: [auto, systemd, detached]
+    default: auto
 author:
   - onvm engineers (@onvm)
 """
@@ -87,13 +96,13 @@ EXAMPLES = r"""
     host: lab1
     redis: redis://198.18.0.1:6379/0
     redis_password_file: /etc/onvm/lab1/redis.pass
-    binary: /opt/onvm/.venv/bin/onvm-scaler
+    binary: /opt/onvm/lab1/venv/bin/onvm-scaler
 
 - name: Agent of lab2, with Prometheus metrics on its management address
   onvm.nfv.scaler:
     host: lab2
     redis: redis://198.18.0.1:6379/0
-    binary: /opt/onvm/.venv/bin/onvm-scaler
+    binary: /opt/onvm/lab2/venv/bin/onvm-scaler
     metrics: 198.18.0.12:9470
 """
 
@@ -107,18 +116,23 @@ argv:
   returned: always
   type: list
   elements: str
+supervisor:
+  description: C(systemd) where the agent runs as a unit; absent for a detached agent.
+  returned: when systemd supervises it
+  type: str
 """
 
 import hashlib
 import os
 import time
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onvm.nfv.plugins.module_utils import global_view, names
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, names, units
 from ansible_collections.onvm.nfv.plugins.module_utils.listen import parse_listen
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import name_ok
-from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError
+from ansible_collections.onvm.nfv.plugins.module_utils.supervise import Daemon, DaemonError, fingerprint
 
 
 def main() -> None:
@@ -134,6 +148,7 @@ def main() -> None:
             state=dict(type="str", choices=["started", "stopped"], default="started"),
             build_id=dict(type="str"),
             timeout=dict(type="int", default=20),
+            supervisor=dict(type="str", choices=["auto", "systemd", "detached"], default="auto"),
         ),
         required_if=[("state", "started", ("binary",))],
         supports_check_mode=True,
@@ -191,6 +206,9 @@ def main() -> None:
             module.warn("redis: %s" % problem)
         elif problem is not None:
             module.fail_json(msg="redis: %s" % problem, argv=argv)
+    use_systemd = p["supervisor"] == "systemd" or (p["supervisor"] == "auto" and units.systemd_is_init())
+    if use_systemd:
+        _systemd(module, p, argv, conf)
     d = Daemon(names.daemon(names.SCALER, p["host"]), argv, conf)
     pid = d.pid()
     # a killed agent's pid and state files (no process of ours behind them)
@@ -221,6 +239,54 @@ def main() -> None:
             module.fail_json(msg=str(e), **result)
     else:
         result["pid"] = None
+    module.exit_json(**result)
+
+
+def unit_text(host: str, argv: list[str], conf: dict[str, object]) -> str:
+    """The agent's unit: after its host's manager (it waits for the stats
+    area anyway) and the network (Redis is remote); restarted always."""
+    mgr = names.unit(names.MANAGER, host)
+    return units.unit_text(
+        "onvm scaling agent of host %s" % host,
+        argv,
+        fingerprint(conf),
+        after=("network-online.target", mgr),
+        wants=("network-online.target", mgr),
+        restart="always",
+    )
+
+
+def _systemd(module: AnsibleModule, p: dict[str, Any], argv: list[str], conf: dict[str, object]) -> None:
+    """Where systemd is PID 1: the unit onvm-scaler-<host>.service, written
+    here (a new configuration is a new unit text, and a restart)."""
+    name = names.unit(names.SCALER, p["host"])
+    text = unit_text(p["host"], argv, conf)
+    before = units.current_text(name)
+    pid = units.main_pid(name) if before is not None else None
+    if p["state"] == "stopped":
+        changed = before is not None
+    else:
+        changed = before != text or pid is None
+    result: dict[str, Any] = dict(
+        changed=changed,
+        argv=argv,
+        pid=pid,
+        supervisor="systemd",
+        diff=dict(before={"unit": before or ""}, after={"unit": text if p["state"] == "started" else ""}),
+    )
+    if module.check_mode or not changed:
+        module.exit_json(**result)
+    try:
+        if p["state"] == "stopped":
+            units.remove(name)
+            result["pid"] = None
+        else:
+            units.install(name, text)
+            units.systemctl("enable", name)
+            units.systemctl("restart", name)
+            result["pid"] = units.main_pid(name)
+    except (OSError, units.UnitError) as e:
+        module.fail_json(msg=str(e), **result)
     module.exit_json(**result)
 
 

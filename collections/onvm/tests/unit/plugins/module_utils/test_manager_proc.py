@@ -30,7 +30,7 @@ def test_fingerprint_changes_with_the_configuration_only() -> None:
 def test_unit_file_runs_the_same_command_and_restarts_on_failure() -> None:
     cfg = ManagerConfig(host="lab1", ports=["net_null0"])
     text = unit_text(cfg)
-    assert "ExecStart='/usr/bin/onvm-mgr' '--host' 'lab1'" in text
+    assert 'ExecStart="/usr/bin/onvm-mgr" "--host" "lab1"' in text
     assert "Restart=on-failure" in text
     assert cfg.fingerprint() in text
 
