@@ -30,7 +30,7 @@ cp "$tarball" "$work/ee/"
 [ -f "$work/ee-context/_build/collections/$(basename "$tarball")" ] ||
 	{ echo "galaxy_check: the EE context lacks the collection" >&2; exit 1; }
 # what the EE build will install for the collection (meta/execution-environment.yml)
-"$top/.venv/bin/ansible-galaxy" collection install -p "$work/ee-colls" "$tarball" >/dev/null
+"$top/.venv/bin/ansible-galaxy" collection install --force -p "$work/ee-colls" "$tarball" >/dev/null 2>&1
 "$top/.venv/bin/python" "$work/ee-context/_build/scripts/introspect.py" introspect "$work/ee-colls" 2>/dev/null \
 	> "$work/ee-deps"
 grep -q "from collection onvm.nfv" "$work/ee-deps" ||

@@ -46,9 +46,9 @@ attributes:
   check_mode:
     support: full
     details:
-      - The new configuration of a running manager is checked (C(onvm-mgr --check)) and refused in check mode as
-        in a real run; under systemd (O(supervisor=systemd), or O(supervisor=auto) where systemd is PID 1) a new
-        unit text is the change, checked the same way before the unit is rewritten and restarted.
+      - The new configuration of a running manager is checked (C(onvm-mgr --check)) and refused in check
+        mode as in a real run; under systemd (O(supervisor=systemd), or O(supervisor=auto) where systemd is
+        PID 1) a new unit text is the change, checked the same way before the unit is rewritten and restarted.
   diff_mode:
     support: full
     details:

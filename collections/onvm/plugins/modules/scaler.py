@@ -246,7 +246,7 @@ def unit_text(host: str, argv: list[str], conf: dict[str, object]) -> str:
     """The agent's unit: after its host's manager (it waits for the stats
     area anyway) and the network (Redis is remote); restarted always."""
     mgr = names.unit(names.MANAGER, host)
-    return units.unit_text(
+    text: str = units.unit_text(
         "onvm scaling agent of host %s" % host,
         argv,
         fingerprint(conf),
@@ -254,6 +254,7 @@ def unit_text(host: str, argv: list[str], conf: dict[str, object]) -> str:
         wants=("network-online.target", mgr),
         restart="always",
     )
+    return text
 
 
 def _systemd(module: AnsibleModule, p: dict[str, Any], argv: list[str], conf: dict[str, object]) -> None:

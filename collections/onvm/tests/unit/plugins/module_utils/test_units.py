@@ -24,7 +24,10 @@ def verify(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     return subprocess.run(
-        [str(ANALYZE), "verify", *(str(tmp_path / n) for n in files)], capture_output=True, text=True, check=False
+        [str(ANALYZE), "verify", *(str(tmp_path / n) for n in files)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -53,7 +56,9 @@ def test_the_scaler_unit_comes_after_its_manager_and_the_network() -> None:
     assert "Wants=network-online.target onvm-mgr-rack1.service" in lines
     assert "Restart=always" in lines
     # another configuration is another text (the module restarts the unit on it)
-    assert text != scaler.unit_text("rack1", ["/opt/onvm/rack1/venv/bin/onvm-scaler", "--host", "rack1"], {"a": 2})
+    assert text != scaler.unit_text(
+        "rack1", ["/opt/onvm/rack1/venv/bin/onvm-scaler", "--host", "rack1"], {"a": 2}
+    )
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="no systemd-analyze")
