@@ -27,8 +27,8 @@ molecule test -s default
 step "molecule lab (three hosts over SSH)"
 molecule test -s lab
 step "ansible-test sanity"
-bash scripts/sanity.sh
+bash scripts/ansible_test.sh sanity
 step "ansible-test integration (every module through Ansible, on the host's Python)"
-bash scripts/integration.sh
+bash scripts/ansible_test.sh integration
 step "galaxy build, install in a clean venv, deploy with it"
 bash scripts/galaxy_check.sh

@@ -19,20 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from onvm.lab.deployment import VENV_BIN, inventory_yaml
-from onvm.lab.manager import REPO
+from onvm.lab.deployment import ansible, inventory_yaml
 from onvm.lab.single_host import VERSION
 
 
 def playbook(path: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [os.path.join(VENV_BIN, "ansible-playbook"), path, *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PATH": VENV_BIN + ":" + os.environ["PATH"], "ANSIBLE_NOCOLOR": "1"},
-    )
+    return ansible("ansible-playbook", path, *args, timeout=300)
 
 
 def left_of(hosts: list[str], bridge: str, lab_dir: str, client: Any) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,7 @@ import pytest
 import redis
 import yaml
 
-from onvm.lab.deployment import VENV_BIN
-from onvm.lab.manager import REPO
+from onvm.lab.deployment import ansible
 from onvm.lab.promscrape import free_port
 
 PLAY = """
@@ -30,14 +30,7 @@ PLAY = """
 
 
 def playbook(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [os.path.join(VENV_BIN, "ansible-playbook"), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PATH": VENV_BIN + ":" + os.environ["PATH"], "ANSIBLE_NOCOLOR": "1"},
-    )
+    return ansible("ansible-playbook", *args)
 
 
 def recap(proc: subprocess.CompletedProcess[str]) -> str:
@@ -68,7 +61,12 @@ def state(tmp_path: Path) -> Iterator[tuple[Path, int, Path]]:
     finally:
         pid = where / "redis.pid"
         if pid.exists():
-            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+            n = pid.read_text().strip()
+            subprocess.run(["kill", n], capture_output=True)
+            for _ in range(50):  # gone before the next test looks at the machine
+                if not os.path.exists("/proc/%s" % n):
+                    break
+                time.sleep(0.1)
 
 
 def test_the_password_comes_from_the_inventory_encrypted_with_vault(
@@ -78,20 +76,17 @@ def test_the_password_comes_from_the_inventory_encrypted_with_vault(
     secret = "from-the-vault-%d" % port
     vault_pass = tmp_path / "vault-pass"
     vault_pass.write_text("test vault password\n")
-    enc = subprocess.run(
-        [
-            os.path.join(VENV_BIN, "ansible-vault"),
-            "encrypt_string",
-            "--vault-password-file",
-            str(vault_pass),
-            secret,
-            "--name",
-            "onvm_state_password",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    proc = ansible(
+        "ansible-vault",
+        "encrypt_string",
+        "--vault-password-file",
+        str(vault_pass),
+        secret,
+        "--name",
+        "onvm_state_password",
+    )
+    assert proc.returncode == 0, proc.stderr
+    enc = proc.stdout
     assert "$ANSIBLE_VAULT" in enc and secret not in enc
     group_vars = inventory.parent / "group_vars"
     group_vars.mkdir()

@@ -40,6 +40,19 @@ SERVICES = {
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}
 
 
+def ansible(tool: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``TOOL ARGS`` (ansible-playbook, ansible-inventory, ...) from the
+    project's venv, in the project directory, without colour."""
+    return subprocess.run(
+        [os.path.join(VENV_BIN, tool), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PATH": VENV_BIN + ":" + os.environ["PATH"], "ANSIBLE_NOCOLOR": "1"},
+    )
+
+
 def inventory_yaml(hosts: dict[str, dict[str, Any]]) -> str:
     """An inventory whose group ``onvm`` holds these hosts, with their vars;
     ``localhost``, where it is one of them, holds the global view too (group
@@ -98,19 +111,12 @@ class Deployment:
     ) -> subprocess.CompletedProcess[str]:
         """``ansible-playbook PLAYBOOK`` on this inventory (``change``: extra
         vars; ``options``: e.g. ``--check``, ``--diff``)."""
-        args = [os.path.join(VENV_BIN, "ansible-playbook"), playbook, "-i", str(self.inventory), *options]
+        args = ["ansible-playbook", playbook, "-i", str(self.inventory), *options]
         if change:
             extra = self.where / "change.yml"
             extra.write_text(yaml.safe_dump(change))
             args += ["-e", "@%s" % extra]
-        return subprocess.run(
-            args,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PATH": VENV_BIN + ":" + os.environ["PATH"], "ANSIBLE_NOCOLOR": "1"},
-        )
+        return ansible(*args)
 
     def files_with_rules(self, rules: str) -> str:
         """A files directory like the deployment's, its fw.rules rewritten."""
