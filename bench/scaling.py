@@ -129,7 +129,7 @@ def one_round(tag: str, client: Any) -> dict[str, Any]:
         with lab_ports(tag, 2) as ports:
             mgr = ManagerProcess(host, [ports[0].vdev(0), ports[1].vdev(1)], core=0).start()
             try:
-                nc.start(client, nc.spec_for(host, "slow", conf, 0, nc.image_id(client, conf.image)))
+                nc.start(client, nc.spec_for(host, "slow", conf, 0))
                 mgr.call("chain_set", name="b", services=["slow"], egress="port1", match={"in_port": "port0"})
                 seq = 0
 

@@ -63,7 +63,7 @@ def test_the_manager_is_idle_again_after_every_lifecycle_event(
             mgr.start()
             peer.start()
             for svc, c in (("firewall", fw), ("forward", fwd)):
-                nc.start(docker_client, nc.spec_for(host, svc, c, 0, nc.image_id(docker_client, c.image)))
+                nc.start(docker_client, nc.spec_for(host, svc, c, 0))
             mgr.call("chain_set", name="web", **chain)
             scaler = scaler_proc.start(host, redis_server.url, conf, tmp_path)
             proc = scaler

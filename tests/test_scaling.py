@@ -104,9 +104,7 @@ def scaled_host(
         mgr = ManagerProcess(host, [ports[0].vdev(0), ports[1].vdev(1)], core=0).start()
         sc = Scaled(mgr, ports, redis_server, tmp_path, service, conf)
         try:
-            nc.start(
-                docker_client, nc.spec_for(host, service, conf, 0, nc.image_id(docker_client, conf.image))
-            )
+            nc.start(docker_client, nc.spec_for(host, service, conf, 0))
             mgr.call("chain_set", name="web", services=[service], egress="port1", match={"in_port": "port0"})
             yield sc
         finally:
@@ -201,10 +199,7 @@ def test_the_nf_module_keeps_the_scalers_count_and_drains_above_a_lowered_max(
     changes nothing; lowering max_instances to 1 drains the surplus one and
     stops it while traffic flows through both, and not a frame is lost."""
     run = ModuleRunner(capsys)
-    nc.start(
-        docker_client,
-        nc.spec_for(scaled.mgr.host, "slow", slow_conf(), 1, nc.image_id(docker_client, slow_conf().image)),
-    )
+    nc.start(docker_client, nc.spec_for(scaled.mgr.host, "slow", slow_conf(), 1))
     assert len(running(scaled.mgr, "slow")) == 2
     args = dict(
         host=scaled.mgr.host,

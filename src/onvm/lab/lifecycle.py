@@ -127,7 +127,7 @@ def nf_started(h: Host) -> None:
     i = 0
     while nc.instance_name(h.name, h.service, i) in taken:
         i += 1
-    nc.start(h.docker, nc.spec_for(h.name, h.service, h.conf, i, nc.image_id(h.docker, h.conf.image)))
+    nc.start(h.docker, nc.spec_for(h.name, h.service, h.conf, i))
     _until(lambda: len(h.running(h.service)) == have + 1, h, "one more %s" % h.service)
 
 

@@ -41,7 +41,7 @@ def soak(seconds: float, tag: str, kill_every: int = 5) -> dict[str, Any]:
         mgr = ManagerProcess(host, [ports[0].vdev(0), ports[1].vdev(1)], core=0).start()
         rx = traffic.Receiver(ports[1])
         try:
-            nc.start(client, nc.spec_for(host, "fw", conf, 0, nc.image_id(client, conf.image)))
+            nc.start(client, nc.spec_for(host, "fw", conf, 0))
             mgr.call("chain_set", name="c", services=["fw"], egress="port1", match={"in_port": "port0"})
             # one cycle of warm-up: every table and cache has seen traffic
             seq = sent = cycles = kills = 0
@@ -56,7 +56,7 @@ def soak(seconds: float, tag: str, kill_every: int = 5) -> dict[str, Any]:
                 sender = traffic.send(
                     ports[0], CHUNK, dports=FLOWS, rate=RATE, first=seq, flow_len=10, wait=False
                 )
-                extra = nc.start(client, nc.spec_for(host, "fw", conf, 1, nc.image_id(client, conf.image)))
+                extra = nc.start(client, nc.spec_for(host, "fw", conf, 1))
                 time.sleep(1.0)
                 if kill_every and cycles % kill_every == kill_every - 1:
                     # a crash: Docker brings it back, the manager reclaims

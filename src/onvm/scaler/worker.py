@@ -52,7 +52,6 @@ def scale_out(r: Any, client: Any, cfg: ScalerConfig, req: q.ScaleRequest) -> tu
         req.service,
         svc.conf,
         free_index([c.name for c in existing], cfg.host, req.service),
-        nc.image_id(client, svc.conf.image),
     )
     spec.labels[LABEL_REQUEST] = req.id
     entry = nc.start(client, spec)

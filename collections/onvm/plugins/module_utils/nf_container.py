@@ -18,7 +18,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import names
@@ -103,9 +103,10 @@ class ServiceConf:
 
 
 def image_id(client: Any, image: str) -> str:
-    """The id the host's docker gives ``image`` ("" when it has none): what
-    spec_for() is given, by every caller, so that the nf module and the
-    scaler agree on an instance's configuration."""
+    """The id the host's docker gives ``image`` ("" when it has none): part
+    of an instance's configuration (NFSpec.image_id), filled in by start()
+    where the caller left it empty, and given to spec_for() by the nf
+    module, which compares configurations without starting anything."""
     import docker.errors  # deferred: only where docker is installed
 
     try:
@@ -320,6 +321,8 @@ def start(client: Any, spec: NFSpec, timeout: float = 30.0) -> dict[str, Any]:
     except CtlError as e:
         raise NFError(str(e)) from e
     ensure_pidns(client, spec.host)
+    if not spec.image_id:  # its configuration label counts the image by its id, whoever starts it
+        spec = replace(spec, image_id=image_id(client, spec.image))
     container = client.containers.create(**run_kwargs(spec))
     try:
         container.start()
