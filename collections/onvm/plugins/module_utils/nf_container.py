@@ -134,27 +134,27 @@ def spec_for(host: str, service: str, conf: ServiceConf, index: int, image_id: s
     )
 
 
+def check_mounts(conf: ServiceConf, source: dict[str, str] | None = None) -> dict[str, str]:
+    """Path inside -> host file, of what the option check binds: what
+    ``conf`` mounts, with ``source`` taking the place of files not yet in
+    place (the copy task's ``validate``, the staged copies)."""
+    mounts = {dst: src for src, dst in conf.files.items()}
+    mounts.update(source or {})
+    return mounts
+
+
 def check_argv(host: str, service: str, conf: ServiceConf, source: dict[str, str] | None = None) -> list[str]:
     """The docker command that asks the NF image whether an instance would
     start with these options: ``--check`` parses them and reads the files
-    they name, attaches to nothing and exits (0: it would).  ``source``:
-    path inside -> host file, to check instead of what ``conf`` mounts there
-    (a file not yet in place: the copy task's ``validate``)."""
+    they name (check_mounts), attaches to nothing and exits (0: it would)."""
     spec = spec_for(host, service, conf, 0)
-    mounts = {dst: src for src, dst in spec.files.items()}
-    mounts.update(source or {})
     argv = ["docker", "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--read-only"]
     argv += ["--security-opt", "no-new-privileges"]
-    for dst, src in sorted(mounts.items()):
+    for dst, src in sorted(check_mounts(conf, source).items()):
         # --mount, not -v: a source that does not exist is an error, not a
         # directory docker makes in its place
         argv += ["--mount", "type=bind,src=%s,dst=%s,readonly" % (src, dst)]
     return [*argv, spec.image, "--check", *spec.command()]
-
-
-def check_sources(argv: list[str]) -> list[str]:
-    """The host files check_argv's command binds."""
-    return [a.split(",")[1][len("src=") :] for a in argv if a.startswith("type=bind,src=")]
 
 
 def check_options(argv: list[str], timeout: float = 60.0) -> str | None:

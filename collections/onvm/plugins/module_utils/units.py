@@ -66,13 +66,9 @@ def unit_text(
 def install(name: str, text: str, unit_dir: str = UNIT_DIR) -> bool:
     """Write (or update) the unit file ``name``; True if it changed (and
     systemd was told: daemon-reload)."""
-    path = os.path.join(unit_dir, name)
-    try:
-        with open(path) as f:
-            if f.read() == text:
-                return False
-    except OSError:
-        pass
+    if current_text(name, unit_dir) == text:
+        return False
+    path = unit_path(name, unit_dir)
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
@@ -82,7 +78,7 @@ def install(name: str, text: str, unit_dir: str = UNIT_DIR) -> bool:
 
 def remove(name: str, unit_dir: str = UNIT_DIR) -> bool:
     """Stop and disable the unit ``name`` and remove its file; True if there was one."""
-    path = os.path.join(unit_dir, name)
+    path = unit_path(name, unit_dir)
     if not os.path.exists(path):
         return False
     subprocess.run(["systemctl", "disable", "--now", name], capture_output=True, check=False)

@@ -277,8 +277,9 @@ def main() -> None:
     if plan.start:
         # the NF checks its options (and the files they name) first, in check
         # mode too: nothing is started or stopped for options it refuses
-        argv = nc.check_argv(p["host"], p["service"], conf, p["check_files"] or None)
-        missing = [f for f in nc.check_sources(argv) if not os.path.exists(f)]
+        staged = p["check_files"] or None
+        mounts = nc.check_mounts(conf, staged)
+        missing = sorted(f for f in mounts.values() if not os.path.exists(f))
         if missing and module.check_mode:
             # a check before the play wrote them: the NF cannot be asked yet
             module.warn(
@@ -286,7 +287,7 @@ def main() -> None:
             )
             why = None
         else:
-            why = nc.check_options(argv)
+            why = nc.check_options(nc.check_argv(p["host"], p["service"], conf, staged))
         if why is not None:
             module.fail_json(
                 msg="refused: %s would not start with these options, nothing was changed: %s"

@@ -14,7 +14,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils.config import (
 from ansible_collections.onvm.nfv.plugins.module_utils.nf_container import (
     ServiceConf,
     check_argv,
-    check_sources,
+    check_mounts,
 )
 
 GOOD: dict[str, Any] = {
@@ -117,4 +117,4 @@ def test_the_first_play_checks_the_staged_files_where_the_nf_reads_them() -> Non
         cmd[cmd.index("--mount") + 1]
         == "type=bind,src=/etc/onvm/h1/staged/fw.rules,dst=/etc/onvm/fw.rules,readonly"
     )
-    assert check_sources(cmd) == ["/etc/onvm/h1/staged/fw.rules"]
+    assert check_mounts(conf, staged) == {"/etc/onvm/fw.rules": "/etc/onvm/h1/staged/fw.rules"}
