@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue
+from ansible_collections.onvm.nfv.plugins.module_utils import global_view, scale_queue
 
 from . import scaler_proc, traffic
 from .manager import REPO
@@ -68,7 +68,7 @@ def burst_host(tag: str, client: Any, redis: Any, redis_url: str, where: Path) -
         }
         scaler = scaler_proc.start(chain.mgr.host, redis_url, conf, where)
         try:
-            if not wait_until(lambda: redis.exists("onvm:alive:%s" % chain.mgr.host) == 1, 20):
+            if not wait_until(lambda: chain.mgr.host in global_view.alive_hosts(redis), 20):
                 raise RuntimeError("the scaler of %s did not come up" % chain.mgr.host)
             yield chain
             if scaler.poll() is not None:

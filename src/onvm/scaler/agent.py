@@ -22,10 +22,11 @@ onvm.nfv.onvm_scaler) it also:
 No manager, no heartbeat: the host drops out of the view.  Redis down: it
 logs, backs off, reconnects.
 
-This file is the loop: read the stats, publish, read the view when a
-decision may be due, carry out what the pure decisions (decide.py) return,
-run the reconcile step (reconcile.py).  The Redis keys are
-module_utils/keys.py's.
+This file is the loop: read the stats, publish what changed, read the part
+of the view a decision needs (never the whole cluster: an agent's reads do
+not grow with the number of hosts), carry out what the pure decisions
+(decide.py) return, run the reconcile step (reconcile.py).  The Redis keys
+are module_utils/keys.py's.
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ log = logging.getLogger("onvm-scaler")
 
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
-# An idle host (no packets through its instances, nothing about to be
-# decided) does not redo every tick what only changes with traffic:
+# A host tells the others what changed, when it changed: its heartbeat
+# carries its rates when they moved (at most every RATE_WINDOW), and at
+# least every HEARTBEAT_EVERY anyway.
 HEARTBEAT_EVERY = 1.0  # s between heartbeats when nothing changed (the TTL is 3 s)
-VIEW_EVERY = 0.5  # s between reads of the whole view (host loss, scale-in, stand-ins)
+PUBLISH_DELTA = 0.05  # an instance's load moved this much: the others hear of it
+QUEUE_BLOCK_MS = 2000  # the queue worker's wait for a request, per read (it is woken by one)
+VIEW_EVERY = 0.5  # s between checks of host loss, surplus, stand-ins and stuck requests
 MAX_BACKOFF = 5.0  # seconds between retries while Redis cannot be reached, at most
 # after a Redis error, how long absence from the view is not loss: every live
 # agent is back within its back-off and heartbeats at once
@@ -107,7 +111,12 @@ class Agent:
         self.last_update: tuple[float, dict[str, Any]] | None = None
         self.published_at = -1e9
         self.published: tuple[Any, ...] | None = None
+        self.published_rates: dict[int, tuple[float, bool]] = {}
+        self.announced: frozenset[str] | None = None
+        self.announce_due = True
+        self.cursor: str | None = None  # where this agent is in the membership stream
         self.view_at = -1e9
+        self.reclaimed_at = -1e9
         self.reconciler = Reconciler(host, config) if config else None
 
     # ---- the view -------------------------------------------------------
@@ -142,16 +151,46 @@ class Agent:
         self.snaps.append((now, snap))
         self.latest = (snap, insts)
         sample = self.sample(now, snap)
-        busy = any(i["rx_pps"] > 0 or i["load"] >= 0.01 for i in insts)
         shape = tuple(sorted((i["service"], i["instance"], i["state"]) for i in insts))
-        if busy or shape != self.published or now - self.published_at >= HEARTBEAT_EVERY:
-            global_view.publish(self.redis, self.host, self.cpus, insts, events.now_ms(), totals(snap))
-            if self.config is not None:
-                lim = {svc: (v.min, v.max) for svc, v in self.config.services.items()}
-                global_view.publish_limits(self.redis, self.host, lim)
-            self.published, self.published_at = shape, now
+        if (
+            shape != self.published
+            or now - self.published_at >= HEARTBEAT_EVERY
+            or (now - self.published_at >= RATE_WINDOW and self.moved(insts))
+        ):
+            self.publish(now, shape, insts, snap)
         if self.config is not None:
-            self.scale(now, sample, busy)
+            self.scale(now, sample)
+
+    def moved(self, insts: list[dict[str, Any]]) -> bool:
+        """Whether this host's rates moved enough since its last heartbeat
+        for the others to hear of it: an instance's load by PUBLISH_DELTA
+        or more (stand-ins carry loads in steps of 5 points), or packets
+        lost to a full ring started or stopped."""
+        before = self.published_rates
+        for i in insts:
+            b = before.get(i["instance"])
+            if b is None or abs(i["load"] - b[0]) >= PUBLISH_DELTA or (i["ring_drop_pps"] > 0) != b[1]:
+                return True
+        return False
+
+    def publish(
+        self, now: float, shape: tuple[Any, ...], insts: list[dict[str, Any]], snap: dict[str, Any]
+    ) -> None:
+        """One heartbeat; the host announces itself (its declared limits, a
+        membership entry) when it joins, after a Redis error, when the
+        registry had lost it, or when the services it runs changed."""
+        services = frozenset(i["service"] for i in insts)
+        announce = None
+        if self.announce_due or services != self.announced:
+            announce = {svc: (v.min, v.max) for svc, v in self.config.services.items()} if self.config else {}
+        unknown = global_view.publish(
+            self.redis, self.host, self.cpus, insts, events.now_ms(), totals(snap), announce
+        )
+        if announce is not None:
+            self.announced = services
+        self.announce_due = unknown
+        self.published, self.published_at = shape, now
+        self.published_rates = {i["instance"]: (i["load"], i["ring_drop_pps"] > 0) for i in insts}
 
     def sample(self, now: float, snap: dict[str, Any]) -> list[dict[str, Any]] | None:
         """This host's instances between the last two stats updates (one
@@ -176,54 +215,81 @@ class Agent:
     # ---- decisions: read the view, decide (decide.py), carry out ----------
 
     def limits(self, view: dict[str, Any], service: str) -> decide.Limits:
-        declared = global_view.declared_limits(self.redis, sorted(view["hosts"]), service)
-        return decide.limits(view, service, declared)
+        return decide.limits(view, service, view["declared"].get(service, {}))
 
-    def view_due(self, now: float, busy: bool) -> bool:
-        """Whether this tick reads the whole view: when this host has
-        traffic, when a scale-out may be due, when it runs more instances of
-        a service than its minimum (a scale-in is decided on the view), and
-        every VIEW_EVERY s anyway (host loss, other hosts' changes)."""
-        assert self.detector is not None and self.config is not None
-        if busy or self.detector.pending(now) or now - self.view_at >= VIEW_EVERY:
-            return True
-        _snap, insts = self.latest
+    def above_min(self) -> set[str]:
+        """Services this host runs more instances of than its minimum: only
+        for those can a scale-in pick an instance here, so only those are
+        watched for a surplus."""
+        assert self.config is not None
         have: dict[str, int] = {}
-        for i in insts:
+        for i in self.latest[1]:
             have[i["service"]] = have.get(i["service"], 0) + 1
-        return any(n > self.config.services[s].min for s, n in have.items() if s in self.config.services)
+        return {s for s, n in have.items() if s in self.config.services and n > self.config.services[s].min}
 
-    def scale(self, now: float, sample: list[dict[str, Any]] | None, busy: bool) -> None:
+    def scale(self, now: float, sample: list[dict[str, Any]] | None) -> None:
         """One round: ``sample`` is this host's instances over the last stats
-        period (None: no new one), ``busy`` whether they carry traffic.  The
-        detector and decide.py say what to do; this carries it out; then
-        lost hosts, the reconcile step and orphaned requests."""
+        period (None: no new one).  The detector and decide.py say what to
+        do; this carries it out.  Every VIEW_EVERY s also: lost hosts,
+        surplus, the reconcile step, stuck requests.  Each read of the view
+        is of the services a decision is due for (services_view), never of
+        the whole cluster."""
         assert self.config is not None and self.detector is not None and self.reconciler is not None
         if sample is not None:
             self.detector.observe_local(now, sample)
-        if not self.view_due(now, busy):
+        over = self.detector.overloaded(now)
+        periodic = now - self.view_at >= VIEW_EVERY
+        if not over and not periodic:
             return
-        view = global_view.view(self.redis)
-        self.view_at = now
-        self.detector.observe_view(now, view)
-        for svc in self.detector.overloaded(now):
+        now_ms = events.now_ms()
+        lost: dict[str, set[str]] = {}
+        watch: set[str] = set()
+        if periodic:
+            self.view_at = now
+            lost = self.lost_hosts(now, now_ms)
+            watch = self.above_min()
+        short = {s for ran in lost.values() for s in ran if self.config.cluster_min.get(s, 0) > 0}
+        peers = sorted(self.config.fabric) if periodic else []
+        view = global_view.services_view(self.redis, set(over) | watch | short, now_ms, peers)
+        if periodic:
+            self.detector.observe_view(now, {"services": {s: view["services"].get(s, []) for s in watch}})
+        for svc in over:
             self.carry_out(now, decide.scale_out(view, svc, self.host, self.limits(view, svc)))
         for svc in self.detector.surplus(now):
+            if svc not in watch:
+                continue
             d = decide.scale_in(
                 view, svc, self.host, self.limits(view, svc), self.config.cluster_min.get(svc, 0)
             )
             if d is not None:
                 self.carry_out(now, d)
-        lost = self.lost_hosts(now, view)
         for svc, n in replace.missing(view, lost, self.config.cluster_min).items():
             gone = sorted(h for h, ran in lost.items() if svc in ran)
             self.carry_out(now, decide.replace(view, svc, n, self.host, self.limits(view, svc), gone))
-        self.reconciler.maybe(now, view, self.latest[0])
-        self.reclaim(view)
+        if periodic:
+            self.reconciler.maybe(now, view, self.latest[0])
+        if periodic and now - self.reclaimed_at >= self.config.policy.queue_timeout / 2:
+            self.reclaimed_at = now
+            self.reclaim(now_ms)
 
-    def lost_hosts(self, now: float, view: dict[str, Any]) -> dict[str, set[str]]:
-        """Hosts out of the view that did not leave cleanly -> what they ran."""
-        lost = self.losses.observe(view, now)
+    def lost_hosts(self, now: float, now_ms: int) -> dict[str, set[str]]:
+        """Hosts gone silent that did not leave cleanly -> what they ran.
+        One round trip, as long as what changed (global_view.check): the
+        membership entries since the last call and the registry's silent
+        hosts."""
+        if self.cursor is None:  # first call, or after a Redis error: whoever is alive now
+            self.cursor = global_view.membership_tail(self.redis)
+            for h, ran in global_view.members_now(self.redis, now_ms).items():
+                self.losses.joined(h, ran)
+        self.cursor, changes, silent = global_view.check(
+            self.redis, self.cursor, now_ms, self.losses.suspects(now)
+        )
+        for h, ran in changes:
+            if ran is None:
+                self.losses.forget(h)
+            else:
+                self.losses.joined(h, ran)
+        lost = self.losses.observe(silent, now)
         for h in self.losses.unchecked(lost):
             if global_view.has_left(self.redis, h):
                 self.losses.forget(h)
@@ -287,13 +353,18 @@ class Agent:
         log.warning("%s lost with %s, under its minimum of %d: %s", svc, once[1], minimum, detail)
         events.emit(self.redis, "below-min", svc, lost=once[1], detail=detail, origin=self.host)
 
-    def reclaim(self, view: dict[str, Any]) -> None:
-        """Requests queued on hosts that died go to live ones."""
+    def reclaim(self, now_ms: int) -> None:
+        """Requests queued on hosts that died go to live ones (one read of
+        the pending index when none is stuck)."""
         assert self.config is not None
-        timeout = int(self.config.policy.queue_timeout * 1000)
-        for dead, entry, req in q.orphans(self.redis, set(view["hosts"]), timeout, events.now_ms()):
-            if req.kind != "out":
+        stuck = q.stuck(self.redis, int(self.config.policy.queue_timeout * 1000), now_ms)
+        if not stuck:
+            return
+        live = global_view.live_among(self.redis, sorted({h for h, _e, _r in stuck}), now_ms)
+        for dead, entry, req in stuck:
+            if dead in live or req.kind != "out":
                 continue  # a drain on a dead host has nothing left to drain
+            view = global_view.services_view(self.redis, {req.service}, now_ms)
             to = decide.reclaim(view, req.service, dead, self.host, self.limits(view, req.service))
             if to is None:
                 continue
@@ -314,13 +385,25 @@ class Agent:
             self.redis_url, self.password_file, socket_timeout=5, socket_connect_timeout=2
         )
         client = docker.from_env()
+        pending = True  # what was delivered before and never acked: asked until none is left
         while not self.stopping:
             try:
-                for entry, req in q.read(r, self.host, block_ms=500):
+                got = q.read(r, self.host, block_ms=QUEUE_BLOCK_MS, pending=pending)
+                pending = pending and bool(got)
+                for entry, req in got:
                     handle(r, client, self.config, entry, req)
             except redis.RedisError as e:
                 log.warning("queue: %s", e)
+                pending = True
                 time.sleep(1.0)
+
+    def outage(self) -> None:
+        """Redis could not be reached: it may come back empty (restarted) or
+        be another server (a replica promoted).  Announce again, read the
+        membership afresh, and give the others a grace period."""
+        self.losses.outage()
+        self.announce_due = True
+        self.cursor = None
 
     def run(self) -> int:
         if self.config is not None:
@@ -333,10 +416,11 @@ class Agent:
             except redis.RedisError as e:
                 log.warning("redis: %s; retrying in %.1f s", e, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
-                self.losses.outage()
+                self.outage()
             time.sleep(backoff)
         try:
-            global_view.leave(self.redis, self.host, events.now_ms())
+            declared = sorted(self.config.services) if self.config else []
+            global_view.leave(self.redis, self.host, events.now_ms(), declared)
         except redis.RedisError as e:
             log.warning("could not leave the view (the others will see this host lost): %s", e)
         return 0

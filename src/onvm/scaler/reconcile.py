@@ -4,12 +4,15 @@ Chains the manager lost (it restarted) are put back (restore.py); its
 stand-ins for the other hosts' instances follow the view (standins.py: a
 lost host's are drained, no new or old flow goes there).  Done when what
 they follow from changed -- the manager, the live hosts, who runs what
-where, the loads steering goes by -- and every SYNC_EVERY s anyway.
+where, the loads steering goes by -- and every SYNC_EVERY s anyway.  The
+view it is given (Agent.scale) has every instance of the fabric peers:
+stand-ins only ever stand for those.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from ansible_collections.onvm.nfv.plugins.module_utils import chains as ch
@@ -23,18 +26,20 @@ log = logging.getLogger("onvm-scaler")
 SYNC_EVERY = 5.0  # s between checks of the manager's chains and stand-ins when nothing changed
 
 
-def shape(host: str, view: dict[str, Any], snap: dict[str, Any] | None) -> tuple[Any, ...]:
+def shape(
+    host: str, view: dict[str, Any], snap: dict[str, Any] | None, peers: Collection[str]
+) -> tuple[Any, ...]:
     """What the manager's chains and stand-ins follow from: the manager
-    itself, the live hosts, the other hosts' instances with their loads
-    (rounded as stand-ins carry them)."""
+    itself, which fabric ``peers`` are live, their instances with their
+    loads (rounded as stand-ins carry them)."""
     return (
         snap["mgr_pid"] if snap else 0,
-        tuple(sorted(view["hosts"])),
+        tuple(sorted(h for h in view["hosts"] if h in peers)),
         tuple(
             (svc, i["host"], round(20 * float(i.get("load", 0.0))))
             for svc, insts in view["services"].items()
             for i in insts
-            if i["host"] != host
+            if i["host"] != host and i["host"] in peers
         ),
     )
 
@@ -48,7 +53,7 @@ class Reconciler:
 
     def maybe(self, now: float, view: dict[str, Any], snap: dict[str, Any] | None) -> None:
         """Reconcile if what it follows from changed, or SYNC_EVERY passed."""
-        s = shape(self.host, view, snap)
+        s = shape(self.host, view, snap, self.config.fabric)
         if s != self.synced or now - self.synced_at >= SYNC_EVERY:
             self.run(view)
             self.synced, self.synced_at = s, now

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from . import keys
@@ -23,6 +25,8 @@ HEARTBEAT_TTL_MS = 3000
 # where roles/onvm_state keeps the Redis password on the control node
 DEFAULT_PASSWORD_FILE = "/var/lib/onvm-redis/password"
 LEFT_TTL_MS = 60_000
+FORGET_MS = 600_000  # a host silent this long leaves the registry (its loss was seen long before)
+MEMBERS_MAXLEN = 10_000  # membership entries kept (agents read them every 0.5 s)
 PREFIX = keys.PREFIX
 
 
@@ -137,67 +141,76 @@ def publish(
     instances: list[dict[str, Any]],
     now_ms: int,
     totals: dict[str, Any] | None = None,
-) -> None:
+    announce: dict[str, tuple[int, int]] | None = None,
+) -> bool:
     """One heartbeat of ``host`` with its instances (one round trip);
-    ``totals``: its per-service and per-chain counters (`onvm cluster`)."""
+    ``totals``: its per-service and per-chain counters (`onvm cluster`).
+    ``announce`` (the host joins: its agent's first heartbeat, the first
+    after a Redis error, or its services changed): the min and max instances
+    its inventory declares per service, written to the per-service
+    declarations, and a membership entry that tells every agent which
+    services it runs.  Returns True when the registry did not know the host
+    (a Redis that restarted in between): the caller announces next time."""
+    services = sorted({str(i["service"]) for i in instances})
     busy = sum(i["load"] for i in instances)
     p = r.pipeline(transaction=True)
-    p.set(keys.alive(host), now_ms, px=HEARTBEAT_TTL_MS)
-    p.delete(keys.left(host))
-    p.delete(keys.host(host), keys.instances(host))
+    p.zadd(keys.HOSTS, {host: now_ms})
+    record: dict[str, Any] = {
+        "cpus": cpus,
+        "free_cores": round(max(cpus - busy, 0.0), 3),
+        "updated_ms": now_ms,
+        "services": " ".join(services),
+    }
     if totals is not None:
-        p.set(keys.totals(host), json.dumps(totals), px=HEARTBEAT_TTL_MS)
-    p.hset(
-        keys.host(host),
-        mapping={"cpus": cpus, "free_cores": round(max(cpus - busy, 0.0), 3), "updated_ms": now_ms},
-    )
+        record["totals"] = json.dumps(totals)
+    p.hset(keys.host(host), mapping=record)
     p.pexpire(keys.host(host), HEARTBEAT_TTL_MS)
+    if announce is not None:
+        p.delete(keys.left(host), keys.instances(host))
+        p.hset(keys.SERVICES, host, " ".join(services))
+        for svc, (lo, hi) in announce.items():
+            p.hset(keys.declared(svc), host, json.dumps([lo, hi]))
+        p.xadd(
+            keys.MEMBERS,
+            {"host": host, "services": " ".join(services)},
+            maxlen=MEMBERS_MAXLEN,
+            approximate=True,
+        )
     if instances:
         p.hset(keys.instances(host), mapping={str(i["instance"]): json.dumps(i) for i in instances})
         p.pexpire(keys.instances(host), HEARTBEAT_TTL_MS)
+    by_svc: dict[str, dict[str, int]] = {}
     for i in instances:
-        p.zadd(keys.service(i["service"]), {"%s/%d" % (host, i["instance"]): now_ms})
-        p.zremrangebyscore(keys.service(i["service"]), 0, now_ms - HEARTBEAT_TTL_MS)
-    p.execute()
+        by_svc.setdefault(i["service"], {})["%s/%d" % (host, i["instance"])] = now_ms
+    for svc, members in by_svc.items():
+        p.zadd(keys.service(svc), members)
+        p.zremrangebyscore(keys.service(svc), 0, now_ms - HEARTBEAT_TTL_MS)
+    return bool(p.execute()[0]) and announce is None
 
 
 def host_totals(r: Any, hosts: list[str]) -> dict[str, Any]:
-    """Host -> its per-service and per-chain totals, for the live ``hosts``
-    that published them."""
+    """Host -> its per-service and per-chain totals, for the ``hosts`` that
+    published them."""
     if not hosts:
         return {}
-    raw = r.mget([keys.totals(h) for h in hosts])
-    return {h: json.loads(v) for h, v in zip(hosts, raw, strict=True) if v is not None}
+    p = r.pipeline(transaction=False)
+    for h in hosts:
+        p.hget(keys.host(h), "totals")
+    return {h: json.loads(v) for h, v in zip(hosts, p.execute(), strict=True) if v is not None}
 
 
-def leave(r: Any, host: str, now_ms: int) -> None:
-    """``host`` stops cleanly: out of the view at once, and not lost."""
+def leave(r: Any, host: str, now_ms: int, declared: Sequence[str] = ()) -> None:
+    """``host`` stops cleanly: out of the view at once, and not lost
+    (``declared``: the services it declared, withdrawn)."""
     p = r.pipeline(transaction=True)
     p.set(keys.left(host), now_ms, px=LEFT_TTL_MS)
-    p.delete(keys.alive(host), keys.host(host), keys.instances(host), keys.totals(host))
+    p.zrem(keys.HOSTS, host)
+    p.hdel(keys.SERVICES, host)
+    p.delete(keys.host(host), keys.instances(host))
+    for svc in declared:
+        p.hdel(keys.declared(svc), host)
+    p.xadd(keys.MEMBERS, {"host": host, "left": "1"}, maxlen=MEMBERS_MAXLEN, approximate=True)
     p.execute()
-
-
-def publish_limits(r: Any, host: str, limits: dict[str, tuple[int, int]]) -> None:
-    """The min and max instances ``host``'s inventory declares per service
-    (what the other scalers place and scale in by); expires with the heartbeat."""
-    p = r.pipeline()
-    p.delete(keys.limits(host))
-    if limits:
-        p.hset(keys.limits(host), mapping={s: json.dumps([lo, hi]) for s, (lo, hi) in limits.items()})
-    p.pexpire(keys.limits(host), HEARTBEAT_TTL_MS)
-    p.execute()
-
-
-def declared_limits(r: Any, hosts: list[str], service: str) -> dict[str, tuple[int, int]]:
-    """Host -> (min, max) of ``service``, for the ``hosts`` that declare it."""
-    out = {}
-    for h in hosts:
-        raw = r.hget(keys.limits(h), service)
-        if raw is not None:
-            lo, hi = json.loads(raw)
-            out[h] = (int(lo), int(hi))
-    return out
 
 
 def take_cooldown(r: Any, service: str, host: str, ms: int) -> bool:
@@ -216,24 +229,169 @@ def has_left(r: Any, host: str) -> bool:
     return bool(r.exists(keys.left(host)))
 
 
-def alive_hosts(r: Any) -> list[str]:
-    prefix = keys.ALIVE_PREFIX
-    return sorted(k.decode()[len(prefix) :] for k in r.scan_iter(match=prefix + "*"))
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def alive_hosts(r: Any, now_ms: int | None = None) -> list[str]:
+    """Every live host (heartbeat within the TTL), by name: one read of the
+    registry, as long as the cluster (the CLI's; the agents never need it)."""
+    now = _now_ms() if now_ms is None else now_ms
+    return sorted(_s(h) for h in r.zrangebyscore(keys.HOSTS, now - HEARTBEAT_TTL_MS, "+inf"))
+
+
+def members_now(r: Any, now_ms: int) -> dict[str, set[str]]:
+    """Every live host with the services it runs (two reads, as long as the
+    cluster: an agent asks when it starts and after a Redis error, and
+    follows membership() from there)."""
+    p = r.pipeline(transaction=False)
+    p.zrangebyscore(keys.HOSTS, now_ms - HEARTBEAT_TTL_MS, "+inf")
+    p.hgetall(keys.SERVICES)
+    live, services = p.execute()
+    ran = {_s(h): set(_s(v).split()) for h, v in services.items()}
+    return {_s(h): ran.get(_s(h), set()) for h in live}
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def check(
+    r: Any, cursor: str, now_ms: int, suspects: Sequence[str] = ()
+) -> tuple[str, list[tuple[str, set[str] | None]], set[str]]:
+    """What an agent asks every VIEW_EVERY about the cluster's hosts, in one
+    round trip as long as the answer (not the cluster):
+      - the membership entries since ``cursor`` (a stream id; "0" from the
+        start of what is kept), oldest first: (host, the services it runs,
+        or None when it left cleanly), with the new cursor;
+      - the silent hosts: registered (not left), heartbeat older than the
+        TTL, plus those of ``suspects`` the registry does not have at all.
+    Registry entries older than FORGET_MS are dropped on the way."""
+    p = r.pipeline(transaction=False)
+    p.xread({keys.MEMBERS: cursor}, count=MEMBERS_MAXLEN)
+    p.zrangebyscore(keys.HOSTS, "-inf", "(%d" % (now_ms - HEARTBEAT_TTL_MS))
+    p.zrangebyscore(keys.HOSTS, "-inf", now_ms - FORGET_MS)
+    if suspects:
+        p.zmscore(keys.HOSTS, list(suspects))
+    got = p.execute()
+    changes: list[tuple[str, set[str] | None]] = []
+    for _stream, entries in got[0] or []:
+        for entry, fields in entries:
+            f = {_s(k): _s(v) for k, v in fields.items()}
+            cursor = _s(entry)
+            if "host" in f:
+                changes.append((f["host"], None if f.get("left") else set(f.get("services", "").split())))
+    silent = {_s(h) for h in got[1]}
+    if suspects:
+        silent |= {h for h, sc in zip(suspects, got[3], strict=True) if not _live(sc, now_ms)}
+    if got[2]:
+        p = r.pipeline(transaction=True)
+        p.zrem(keys.HOSTS, *got[2])
+        p.hdel(keys.SERVICES, *got[2])
+        p.execute()
+    return cursor, changes, silent
+
+
+def membership_tail(r: Any) -> str:
+    """The cursor of the newest membership entry ("0" when there is none)."""
+    last = r.xrevrange(keys.MEMBERS, count=1)
+    return _s(last[0][0]) if last else "0"
+
+
+def _live(score: float | None, now_ms: int) -> bool:
+    """A registry score (last heartbeat, ms) is a live host's."""
+    return score is not None and score >= now_ms - HEARTBEAT_TTL_MS
+
+
+def live_among(r: Any, hosts: Sequence[str], now_ms: int) -> set[str]:
+    """Which of ``hosts`` are live (one read, as long as the list)."""
+    if not hosts:
+        return set()
+    scores = r.zmscore(keys.HOSTS, list(hosts))
+    return {h for h, sc in zip(hosts, scores, strict=True) if _live(sc, now_ms)}
+
+
+def _fill(r: Any, hosts: list[str], view: dict[str, Any], services: set[str] | None) -> None:
+    """Read ``hosts``' records and instances into ``view`` (one round trip):
+    all their instances when ``services`` is None, else those of ``services``."""
+    p = r.pipeline(transaction=False)
+    for h in hosts:
+        p.hgetall(keys.host(h))
+        p.hgetall(keys.instances(h))
+    got = p.execute()
+    for n, h in enumerate(hosts):
+        rec, insts = got[2 * n], got[2 * n + 1]
+        info = {_s(k): _s(v) for k, v in rec.items()}
+        if not info:
+            continue  # gone between the two reads
+        view["hosts"][h] = {k: float(v) for k, v in info.items() if k in ("cpus", "free_cores", "updated_ms")}
+        for raw in insts.values():
+            inst = json.loads(raw)
+            if services is not None and inst["service"] not in services:
+                continue
+            inst["host"] = h
+            view["services"].setdefault(inst["service"], []).append(inst)
+
+
+def _sorted(view: dict[str, Any]) -> dict[str, Any]:
+    for insts in view["services"].values():
+        insts.sort(key=lambda i: (i["host"], i["instance"]))
+    view["services"] = dict(sorted(view["services"].items()))
+    return view
 
 
 def view(r: Any) -> dict[str, Any]:
-    """The whole view: {"hosts": {host: info}, "services": {svc: [instance...]}}."""
-    hosts: dict[str, Any] = {}
-    services: dict[str, list[dict[str, Any]]] = {}
-    for h in alive_hosts(r):
-        info = {k.decode(): float(v) for k, v in r.hgetall(keys.host(h)).items()}
-        if not info:
-            continue
-        hosts[h] = info
-        for raw in r.hgetall(keys.instances(h)).values():
-            inst = json.loads(raw)
-            inst["host"] = h
-            services.setdefault(inst["service"], []).append(inst)
-    for insts in services.values():
-        insts.sort(key=lambda i: (i["host"], i["instance"]))
-    return {"hosts": hosts, "services": dict(sorted(services.items()))}
+    """The whole view: {"hosts": {host: info}, "services": {svc: [instance...]}}.
+    As long as the cluster: for the CLI and the tests; an agent reads only
+    what a decision needs (services_view)."""
+    out: dict[str, Any] = {"hosts": {}, "services": {}}
+    _fill(r, alive_hosts(r), out, None)
+    return _sorted(out)
+
+
+def services_view(r: Any, services: set[str], now_ms: int, hosts: Sequence[str] = ()) -> dict[str, Any]:
+    """The part of the view a decision about ``services`` needs, shaped like
+    view(): every live instance of each of them, every live host that runs
+    one or declares it (with its free cores), and, under "declared",
+    service -> {host: (min, max)}.  Also every instance of the live ``hosts``
+    (this host's fabric peers, for its stand-ins).  Three round trips, as
+    long as the answer: the hosts that run or declare these services."""
+    out: dict[str, Any] = {"hosts": {}, "services": {}, "declared": {}}
+    svcs = sorted(services)
+    if not svcs and not hosts:
+        return out
+    p = r.pipeline(transaction=False)
+    for svc in svcs:
+        p.zrangebyscore(keys.service(svc), now_ms - HEARTBEAT_TTL_MS, "+inf")
+        p.hgetall(keys.declared(svc))
+    got = p.execute()
+    involved: set[str] = set(hosts)
+    declared: dict[str, dict[str, tuple[int, int]]] = {}
+    for n, svc in enumerate(svcs):
+        involved |= {_s(m).rsplit("/", 1)[0] for m in got[2 * n]}
+        d = {}
+        for h, raw in got[2 * n + 1].items():
+            lo, hi = json.loads(raw)
+            d[_s(h)] = (int(lo), int(hi))
+        declared[svc] = d
+        involved |= set(d)
+    ordered = sorted(involved)
+    scores = r.zmscore(keys.HOSTS, ordered) if ordered else []
+    live = {h for h, sc in zip(ordered, scores, strict=True) if _live(sc, now_ms)}
+    forgotten = {h for h, sc in zip(ordered, scores, strict=True) if sc is None}
+    withdraw = [(svc, h) for svc, d in declared.items() for h in d if h in forgotten]
+    if withdraw:  # declared by hosts the registry no longer has (lost long ago)
+        p = r.pipeline(transaction=False)
+        for svc, h in withdraw:
+            p.hdel(keys.declared(svc), h)
+        p.execute()
+    _fill(r, sorted(live), out, None)
+    wanted = set(svcs)
+    peers = set(hosts)
+    out["services"] = {
+        svc: [i for i in insts if svc in wanted or i["host"] in peers]
+        for svc, insts in out["services"].items()
+        if svc in wanted or any(i["host"] in peers for i in insts)
+    }
+    out["declared"] = {svc: {h: v for h, v in d.items() if h in live} for svc, d in declared.items()}
+    return _sorted(out)

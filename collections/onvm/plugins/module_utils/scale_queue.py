@@ -6,6 +6,8 @@ Its keys are keys.py's (the whole Redis layout):
                                  (fields: see ScaleRequest.to_fields), read through the
                                  consumer group "onvm-scaler"; the consumer is <host>'s
                                  daemon, named after the host
+  onvm:pending                   sorted set: id of each request not finished -> ms queued
+                                 on its current host (what stuck() reads)
   onvm:req:<id>                  hash: state (queued | started | done | failed), host,
                                  entry (stream entry id), attempt, detail, updated_ms;
                                  expires a day after its last change
@@ -18,8 +20,9 @@ Life of a request: enqueue() puts it on its host's stream (state queued); that
 host's daemon read()s it, calls begin(), marks it started, does the work and
 ack()s it (the entry is deleted, state done, or failed if it gave up for good).
 An entry delivered but never acked (the daemon died) is delivered again to the
-same consumer on its next read(), before any new entry.  Entries on the stream of
-a host that stopped heartbeating are orphans(); move() re-places each one, with
+same consumer on its next read(), before any new entry.  Requests not finished
+long after they were queued are stuck(); those on the stream of a host that
+stopped heartbeating are orphans(), and move() re-places each one, with
 attempt + 1, on a live host.
 
 Idempotence contract: a request may be delivered more than once (a restarted
@@ -127,23 +130,27 @@ def _flat(fields: Mapping[str, str]) -> list[str]:
     return [x for kv in fields.items() for x in kv]
 
 
-# XADD and the state hash in one atomic step, so that the hash names the entry.
-# KEYS: stream, state hash; ARGV: host, attempt, updated_ms, ttl_ms, field, value...
+# XADD, the state hash and the pending index in one atomic step, so that
+# the hash names the entry.
+# KEYS: stream, state hash, pending index; ARGV: host, attempt, updated_ms, ttl_ms, req id,
+# field, value...
 _ENQUEUE = """
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
 redis.call('HSET', KEYS[2], 'state', 'queued', 'host', ARGV[1], 'entry', id,
            'attempt', ARGV[2], 'detail', '', 'updated_ms', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[5])
 return id
 """
 
 # Re-place an orphan, if it is still there and not done (else nil).
-# KEYS: dead host's stream, new host's stream, state hash;
-# ARGV: entry id, group, to_host, attempt, updated_ms, ttl_ms, detail, field, value...
+# KEYS: dead host's stream, new host's stream, state hash, pending index;
+# ARGV: entry id, group, to_host, attempt, updated_ms, ttl_ms, detail, req id, field, value...
 _MOVE = """
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
 if redis.call('HGET', KEYS[3], 'state') == 'done' then return false end
-local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 8))
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 9))
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[8])
 redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[3], 'state', 'queued', 'host', ARGV[3], 'entry', id,
@@ -158,13 +165,15 @@ def enqueue(r: Any, req: ScaleRequest, now_ms: int | None = None) -> str:
     now = req.created_ms if now_ms is None else now_ms
     entry = r.eval(
         _ENQUEUE,
-        2,
+        3,
         stream_key(req.host),
         state_key(req.id),
+        keys.PENDING,
         req.host,
         req.attempt,
         now,
         STATE_TTL_MS,
+        req.id,
         *_flat(req.to_fields()),
     )
     return _s(entry)
@@ -197,12 +206,17 @@ def _readgroup(r: Any, host: str, last_id: str, count: int, block_ms: int | None
     raise AssertionError("unreachable")
 
 
-def read(r: Any, host: str, block_ms: int = 1000, count: int = 1) -> list[tuple[str, ScaleRequest]]:
+def read(
+    r: Any, host: str, block_ms: int | None = 1000, count: int = 1, pending: bool = True
+) -> list[tuple[str, ScaleRequest]]:
     """Up to ``count`` requests for ``host`` as (entry id, request), as consumer
-    ``host``: first those delivered to it before and never acked, then new ones
-    (waiting up to ``block_ms`` for one).  An entry that does not parse is
-    acked and deleted (it would be delivered again forever)."""
-    for last_id, block in (("0", None), (">", block_ms)):
+    ``host``: first those delivered to it before and never acked (unless
+    ``pending`` is False: a daemon that acks all it reads asks once, after it
+    starts or fails), then new ones (waiting up to ``block_ms`` for one; None:
+    not at all).  An entry that does not parse is acked and deleted (it would
+    be delivered again forever)."""
+    phases = (("0", None), (">", block_ms)) if pending else ((">", block_ms),)
+    for last_id, block in phases:
         while True:
             out: list[tuple[str, ScaleRequest]] = []
             bad: list[str] = []
@@ -258,6 +272,7 @@ def ack(
     p = r.pipeline(transaction=True)
     p.xack(stream_key(host), GROUP, entry_id)
     p.xdel(stream_key(host), entry_id)
+    p.zrem(keys.PENDING, req.id)
     p.hset(
         state_key(req.id),
         mapping={
@@ -281,42 +296,57 @@ def begin(r: Any, req: ScaleRequest) -> bool:
     )
 
 
+def stuck(r: Any, timeout_ms: int, now_ms: int) -> list[tuple[str, str, ScaleRequest]]:
+    """(host, entry id, request) of every request not finished, queued on
+    its current host more than ``timeout_ms`` before ``now_ms``, by host,
+    then entry id: one read of the pending index, as long as the answer.
+    Ids whose request is finished or whose entry is gone leave the index on
+    the way; a done request's entry still on a stream (a second delivery of
+    one that was moved and carried out) is deleted."""
+    ids = [_s(i) for i in r.zrangebyscore(keys.PENDING, "-inf", now_ms - timeout_ms)]
+    if not ids:
+        return []
+    p = r.pipeline(transaction=False)
+    for i in ids:
+        p.hmget(state_key(i), "state", "host", "entry")
+    states = p.execute()
+    found: list[tuple[str, str, ScaleRequest]] = []
+    finished: list[str] = []
+    done_entries: list[tuple[str, str]] = []
+    where: list[tuple[str, str, str]] = []
+    for i, (st, host, entry) in zip(ids, states, strict=True):
+        if st is None or host is None or entry is None:
+            finished.append(i)  # expired, or never had a state
+        elif _s(st) == "done":  # "failed" by mark() is retried; by ack() it left the index
+            finished.append(i)
+            done_entries.append((_s(host), _s(entry)))
+        else:
+            where.append((i, _s(host), _s(entry)))
+    if where:
+        p = r.pipeline(transaction=False)
+        for _i, host, entry in where:
+            p.xrange(stream_key(host), entry, entry)
+        for (i, host, entry), got in zip(where, p.execute(), strict=True):
+            try:
+                found.append((host, entry, ScaleRequest.from_fields(got[0][1])))
+            except (IndexError, KeyError, ValueError):
+                finished.append(i)  # its entry is gone: nothing left to move
+    if finished or done_entries:
+        p = r.pipeline(transaction=False)
+        if finished:
+            p.zrem(keys.PENDING, *finished)
+        for host, entry in done_entries:
+            p.xdel(stream_key(host), entry)
+        p.execute()
+    return sorted(found, key=lambda o: (o[0], o[1]))
+
+
 def orphans(
     r: Any, alive: Collection[str], timeout_ms: int, now_ms: int
 ) -> list[tuple[str, str, ScaleRequest]]:
-    """(dead host, entry id, request) of every entry, delivered or not, on the
-    stream of a host not in ``alive``, queued there more than ``timeout_ms``
-    before ``now_ms`` and not done; by host, then entry id.  An entry whose
-    request is done already (a second delivery of one that was moved and
-    carried out) is deleted from the dead host's stream on the way."""
+    """stuck() requests whose host is not in ``alive``."""
     live = set(alive)
-    prefix = stream_key("")
-    dead = sorted(
-        h
-        for h in {_s(k)[len(prefix) :] for k in r.scan_iter(match=prefix + "*", _type="stream")}
-        if h not in live
-    )
-    found: list[tuple[str, str, ScaleRequest]] = []
-    for host in dead:
-        for raw_id, fields in r.xrange(stream_key(host)):
-            try:
-                req = ScaleRequest.from_fields(fields)
-            except (KeyError, ValueError):
-                continue
-            if now_ms - req.created_ms > timeout_ms:
-                found.append((host, _s(raw_id), req))
-    if not found:
-        return []
-    p = r.pipeline(transaction=False)
-    for _h, _e, req in found:
-        p.hget(state_key(req.id), "state")
-    states = p.execute()
-    done = [
-        (h, e) for (h, e, _r), st in zip(found, states, strict=True) if st is not None and _s(st) == "done"
-    ]
-    for h, e in done:
-        r.xdel(stream_key(h), e)
-    return [o for o, st in zip(found, states, strict=True) if st is None or _s(st) != "done"]
+    return [o for o in stuck(r, timeout_ms, now_ms) if o[0] not in live]
 
 
 def move(
@@ -330,10 +360,11 @@ def move(
     new = replace(req, host=to_host, attempt=req.attempt + 1, created_ms=now_ms)
     entry = r.eval(
         _MOVE,
-        3,
+        4,
         stream_key(from_host),
         stream_key(to_host),
         state_key(req.id),
+        keys.PENDING,
         entry_id,
         GROUP,
         to_host,
@@ -341,6 +372,7 @@ def move(
         now_ms,
         STATE_TTL_MS,
         "moved from %s" % from_host,
+        req.id,
         *_flat(new.to_fields()),
     )
     return None if entry is None else new
