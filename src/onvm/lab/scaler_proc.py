@@ -16,7 +16,12 @@ SCALER = os.path.join(REPO, ".venv/bin/onvm-scaler")
 
 
 def start(
-    host: str, redis_url: str, config: dict[str, Any], where: Path, metrics_port: int | None = None
+    host: str,
+    redis_url: str,
+    config: dict[str, Any],
+    where: Path,
+    metrics_port: int | None = None,
+    password_file: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start an agent for ``host`` with ``config`` (src/onvm/scaler/config.py's
     JSON); its log is ``where``/scaler.log.  Stop it with terminate()."""
@@ -25,6 +30,8 @@ def start(
     args = [SCALER, "--host", host, "--redis", redis_url, "--config", str(path)]
     if metrics_port is not None:
         args += ["--metrics", "127.0.0.1:%d" % metrics_port]
+    if password_file is not None:
+        args += ["--redis-password-file", password_file]
     with open(where / "scaler.log", "wb") as log:
         return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
 

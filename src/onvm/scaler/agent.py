@@ -58,8 +58,8 @@ log = logging.getLogger("onvm-scaler")
 
 RATE_WINDOW = 0.3  # seconds the published rates and loads are taken over
 # A host tells the others what changed, when it changed: its heartbeat
-# carries its rates when they moved (at most every RATE_WINDOW), and at
-# least every HEARTBEAT_EVERY anyway.
+# carries its rates when they moved, at most every VIEW_EVERY (as often as
+# the others read them), and at least every HEARTBEAT_EVERY anyway.
 HEARTBEAT_EVERY = 1.0  # s between heartbeats when nothing changed (the TTL is 3 s)
 PUBLISH_DELTA = 0.05  # an instance's load moved this much: the others hear of it
 QUEUE_BLOCK_MS = 2000  # the queue worker's wait for a request, per read (it is woken by one)
@@ -155,7 +155,7 @@ class Agent:
         if (
             shape != self.published
             or now - self.published_at >= HEARTBEAT_EVERY
-            or (now - self.published_at >= RATE_WINDOW and self.moved(insts))
+            or (now - self.published_at >= VIEW_EVERY and self.moved(insts))
         ):
             self.publish(now, shape, insts, snap)
         if self.config is not None:
@@ -290,8 +290,10 @@ class Agent:
             else:
                 self.losses.joined(h, ran)
         lost = self.losses.observe(silent, now)
-        for h in self.losses.unchecked(lost):
-            if global_view.has_left(self.redis, h):
+        unchecked = self.losses.unchecked(lost)
+        left = global_view.left_among(self.redis, unchecked)
+        for h in unchecked:
+            if h in left:
                 self.losses.forget(h)
                 del lost[h]
             else:
@@ -323,6 +325,7 @@ class Agent:
         """Put one request on its host's stream and say so."""
         r = q.new_request(svc, req.host, self.host, kind=req.kind, instance=req.instance)
         q.enqueue(self.redis, r)
+        q.settle(self.redis)  # on a replica before anyone acts on it
         if req.kind == "in":
             log.info("%s has %s: draining instance %s, request %s", svc, why, req.instance, r.id)
             return

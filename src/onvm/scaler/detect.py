@@ -45,6 +45,8 @@ class _History:
         service gone from here, Redis down) is not a window."""
         if not self.samples or self.samples[0][0] > now - window:
             return False  # not watched for a whole window yet
+        if not self.samples[-1][1]:
+            return False  # the newest sample says no (most ticks: nothing to scan)
         inside = [(t, c) for t, c in self.samples if t >= now - window]
         if not inside:
             return False  # nothing recent: no longer observed

@@ -44,6 +44,7 @@ def scale_out(r: Any, client: Any, cfg: ScalerConfig, req: q.ScaleRequest) -> tu
             return "done", "%s (started by an earlier attempt)" % c.name
     if not q.begin(r, req):
         return "done", "already begun elsewhere; not starting a second instance"
+    q.settle(r)  # begun, on a replica too: a failover now does not make it begin twice
     running = [c for c in existing if c.status == "running"]
     if len(running) >= svc.max:
         return "failed", "%s already runs %d of %s (its max)" % (cfg.host, len(running), req.service)

@@ -30,71 +30,170 @@ MEMBERS_MAXLEN = 10_000  # membership entries kept (agents read them every 0.5 s
 PREFIX = keys.PREFIX
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None]:
+    """``redis+sentinel://[:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/NAME[/DB]``
+    (the sentinels, default port 26379; NAME the primary they watch) ->
+    (sentinels, name, db, password).  Raises ValueError when malformed."""
+    rest = url[len(SENTINEL_SCHEME) + 3 :]
+    netloc, _, path = rest.partition("/")
+    password = None
+    if "@" in netloc:
+        auth, _, netloc = netloc.rpartition("@")
+        password = urllib.parse.unquote(auth.partition(":")[2]) or None
+    sentinels = []
+    for part in netloc.split(","):
+        host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
+        if not host or (port and not port.isdigit()):
+            raise ValueError("bad sentinel address %r in %s" % (part, url))
+        sentinels.append((host, int(port or 26379)))
+    name, _, db = path.partition("/")
+    if not name or (db and not db.isdigit()):
+        raise ValueError("%s: want %s://HOST:PORT[,HOST:PORT...]/NAME[/DB]" % (url, SENTINEL_SCHEME))
+    return sentinels, name, int(db or 0), password
+
+
+def replicated(url: str) -> bool:
+    """Whether ``url`` names a replicated global view (through its sentinels)."""
+    return url.startswith(SENTINEL_SCHEME + "://")
+
+
 def connect(url: str, password_file: str | None = None, **kw: Any) -> Any:
     """A Redis client of the global view (the agents', the CLI's; modules
     never connect).  ``password_file``: where the Redis password is
     (roles/onvm_state makes one, readable by root only); a password in the
-    URL wins over it."""
+    URL wins over it.  A ``redis+sentinel://`` URL gives a client of
+    whichever server its sentinels say is the primary now: after a failover
+    its next connection goes to the new one (the same password opens the
+    sentinels and the servers)."""
     import redis  # deferred: the modules that import this file do not need it
 
     password = None
     if password_file:
         with open(password_file, encoding="utf-8") as f:
             password = f.read().strip() or None
+    if replicated(url):
+        from redis.sentinel import Sentinel
+
+        sentinels, name, db, in_url = parse_sentinel_url(url)
+        password = in_url or password
+        timeouts = {k: v for k, v in kw.items() if k in ("socket_timeout", "socket_connect_timeout")}
+        s = Sentinel(sentinels, sentinel_kwargs={"password": password, **timeouts}, **timeouts)
+        return s.master_for(name, password=password, db=db, **kw)
     return redis.Redis.from_url(url, password=password, **kw)
+
+
+def _ask(where: tuple[str, int], password: str | None, cmd: list[str], timeout: float) -> str:
+    """One command over a plain socket (AUTH first when there is a
+    password): its reply line(s), raw.  OSError when it cannot connect."""
+    cmds = ([["AUTH", password]] if password else []) + [cmd]
+    wire = b"".join(
+        b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in c)
+        for c in cmds
+    )
+    with socket.create_connection(where, timeout=timeout) as s:
+        s.sendall(wire)
+        got = b""
+        while _replies(got) < len(cmds):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    return got.decode(errors="replace")
+
+
+def _replies(buf: bytes) -> int:
+    """How many whole RESP replies ``buf`` holds (simple strings, errors,
+    integers, bulk strings, arrays of those)."""
+    lines = buf.split(b"\r\n")[:-1]  # the last piece is not a whole line yet
+    i = n = 0
+
+    def one() -> bool:
+        nonlocal i
+        if i >= len(lines):
+            return False
+        head = lines[i]
+        i += 1
+        if head[:1] == b"$":
+            if int(head[1:]) >= 0:
+                i += 1
+            return i <= len(lines)
+        if head[:1] == b"*":
+            return all(one() for _ in range(max(int(head[1:]), 0)))
+        return True
+
+    while one():
+        n += 1
+    return n
 
 
 def ping(url: str, password_file: str | None = None, timeout: float = 3.0) -> str | None:
     """None when the Redis at ``url`` answers PING (after AUTH with the
     password, if one is given); otherwise what is wrong, in words.  Plain
     sockets: the scaler module checks this before it starts an agent and
-    needs no Redis library on the host.  rediss:// and unix:// are not
-    checked (None)."""
-    u = urllib.parse.urlsplit(url)
-    if u.scheme != "redis":
-        return None
-    try:
-        where = "%s:%d" % (u.hostname or "127.0.0.1", u.port or 6379)
-    except ValueError as e:  # a port that is not a number
-        return "bad Redis URL: %s" % e
-    password = urllib.parse.unquote(u.password) if u.password else None
+    needs no Redis library on the host.  A ``redis+sentinel://`` URL: the
+    first sentinel that answers names the primary, which is pinged.
+    rediss:// and unix:// are not checked (None)."""
+    password = None
+    if replicated(url):
+        try:
+            sentinels, name, _db, password = parse_sentinel_url(url)
+        except ValueError as e:
+            return "bad Redis URL: %s" % e
+    else:
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != "redis":
+            return None
+        try:
+            where = (u.hostname or "127.0.0.1", u.port or 6379)
+        except ValueError as e:  # a port that is not a number
+            return "bad Redis URL: %s" % e
+        password = urllib.parse.unquote(u.password) if u.password else None
     if password is None and password_file:
         try:
             with open(password_file, encoding="utf-8") as f:
                 password = f.read().strip() or None
         except OSError as e:
             return "cannot read the Redis password file %s: %s" % (password_file, e.strerror or e)
-    cmds = ([["AUTH", password]] if password else []) + [["PING"]]
-    wire = b"".join(
-        b"*%d\r\n" % len(c) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in c)
-        for c in cmds
-    )
+    if replicated(url):
+        said = []
+        for s in sentinels:
+            try:
+                lines = _ask(s, password, ["SENTINEL", "get-master-addr-by-name", name], timeout).split(
+                    "\r\n"
+                )
+            except OSError as e:
+                said.append("%s:%d: %s" % (s[0], s[1], e.strerror or e))
+                continue
+            body = lines[1:] if password else lines
+            if len(body) >= 5 and body[0] == "*2":
+                where = (body[2], int(body[4]))
+                break
+            said.append("%s:%d: %s" % (s[0], s[1], (body[0] if body else "no answer")[:80]))
+        else:
+            return "no sentinel names the primary %s (%s)" % (name, "; ".join(said))
+    shown = "%s:%d" % where
     try:
-        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=timeout) as s:
-            s.sendall(wire)
-            got = b""
-            while got.count(b"\r\n") < len(cmds):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
+        got = _ask(where, password, ["PING"], timeout)
     except OSError as e:
         return (
             "cannot reach Redis at %s: %s (is it up? roles/onvm_state starts it on the onvm_state host)"
             % (
-                where,
+                shown,
                 e.strerror or e,
             )
         )
-    replies = got.decode(errors="replace").split("\r\n")[: len(cmds)]
+    replies = got.split("\r\n")[: 2 if password else 1]
     if password and replies and "without any password configured" in replies[0]:
-        return "Redis at %s has no password, but one was given" % where
+        return "Redis at %s has no password, but one was given" % shown
     if password and replies and replies[0].startswith("-"):
-        return "Redis at %s refused the password (%s)" % (where, replies[0][1:].split(" ")[0])
+        return "Redis at %s refused the password (%s)" % (shown, replies[0][1:].split(" ")[0])
     if replies and replies[-1].startswith("-NOAUTH"):
-        return "Redis at %s wants a password (redis_password_file)" % where
+        return "Redis at %s wants a password (redis_password_file)" % shown
     if not replies or replies[-1] != "+PONG":
-        return "Redis at %s did not answer PING (got %r)" % (where, got[:80])
+        return "Redis at %s did not answer PING (got %r)" % (shown, got[:80])
     return None
 
 
@@ -227,6 +326,16 @@ def first_to_say_below(r: Any, service: str, lost: str, host: str) -> bool:
 
 def has_left(r: Any, host: str) -> bool:
     return bool(r.exists(keys.left(host)))
+
+
+def left_among(r: Any, hosts: Sequence[str]) -> set[str]:
+    """Which of ``hosts`` left cleanly (one round trip, one EXISTS each)."""
+    if not hosts:
+        return set()
+    p = r.pipeline(transaction=False)
+    for h in hosts:
+        p.exists(keys.left(h))
+    return {h for h, n in zip(hosts, p.execute(), strict=True) if n}
 
 
 def _s(v: bytes | str) -> str:

@@ -288,6 +288,19 @@ def ack(
     p.execute()
 
 
+def settle(r: Any, timeout_ms: int = 500) -> int:
+    """When ``r`` is a client of a replicated view (its connection pool asks
+    sentinels for the primary), wait until a replica has what was written
+    on this connection (WAIT 1), at most ``timeout_ms``: a request queued or
+    begun is then not lost if the primary dies the next moment.  Returns
+    the replicas that have it (0 at once for a single Redis)."""
+    from redis.sentinel import SentinelConnectionPool
+
+    if not isinstance(getattr(r, "connection_pool", None), SentinelConnectionPool):
+        return 0
+    return int(r.execute_command("WAIT", 1, timeout_ms))
+
+
 def begin(r: Any, req: ScaleRequest) -> bool:
     """True for the first caller for this request id (whatever the attempt),
     False for every later one: see the idempotence contract above."""
