@@ -30,7 +30,7 @@ from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from onvm.lab import scaler_proc, traffic
 from onvm.lab.bursts import deploy_policy
 from onvm.lab.deployment import ansible
-from onvm.lab.manager import ManagerProcess
+from onvm.lab.manager import REPO, ManagerProcess
 from onvm.lab.promscrape import free_port
 from onvm.lab.single_host import VERSION, firewall_forward, wait_until
 
@@ -157,6 +157,18 @@ def test_the_role_deploys_a_primary_two_replicas_and_three_sentinels(trio: Trio)
     client = global_view.connect(trio.url, str(trio.password_file), socket_timeout=3)
     client.set("probe", "1")
     assert wait_until(lambda: trio.server("state3").get("probe") == b"1", 10)
+    global_view.publish(client, "somehost", 4, [], int(time.time() * 1000) + 60_000, None, {})
+    # the CLI too, as an operator types it
+    cli = subprocess.run(
+        [
+            *(os.path.join(REPO, ".venv/bin/onvm"), "cluster", "--redis", trio.url),
+            *("--redis-password-file", str(trio.password_file)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert cli.returncode == 0 and "somehost" in cli.stdout, cli.stdout + cli.stderr
     # a re-run changes nothing
     again = trio.run()
     assert all("changed=0" in line and "failed=0" in line for line in again.values()), again
