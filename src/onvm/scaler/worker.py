@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
+
 from ansible_collections.onvm.nfv.plugins.module_utils import nf_container as nc
 from ansible_collections.onvm.nfv.plugins.module_utils import scale_queue as q
 from ansible_collections.onvm.nfv.plugins.module_utils.onvm_ctl import CtlClient, CtlError
@@ -104,6 +106,8 @@ def handle(r: Any, client: Any, cfg: ScalerConfig, entry_id: str, req: q.ScaleRe
     q.mark(r, req.id, "started")
     try:
         final, detail = (scale_out if req.kind == "out" else scale_in)(r, client, cfg, req)
+    except redis.RedisError:
+        raise  # the request stays pending: delivered again once Redis (or its new primary) answers
     except (nc.NFError, CtlError, OSError) as e:
         final, detail = "failed", str(e)
     except Exception as e:  # noqa: BLE001 - a docker error must not kill the daemon

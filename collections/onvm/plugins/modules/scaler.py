@@ -37,9 +37,10 @@ attributes:
 options:
   redis:
     description:
-      - Redis URL of the global view, C(redis://HOST:PORT/DB); a replicated one (three or more hosts in the group
-        C(onvm_state)) is named by its sentinels, C(redis+sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB]), and the
-        agent finds the primary through them, after a failover too.
+      - Redis URL of the global view, C(redis://HOST:PORT/DB).
+      - A replicated one (three or more hosts in the group C(onvm_state)) is named by its sentinels,
+        C(redis+sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB]); the agent finds the primary through them,
+        after a failover too.
     type: str
     default: redis://127.0.0.1:6379/0
   redis_password_file:
