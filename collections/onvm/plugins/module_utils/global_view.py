@@ -38,18 +38,18 @@ def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str |
     (the sentinels, default port 26379; NAME the primary they watch) ->
     (sentinels, name, db, password).  Raises ValueError when malformed."""
     rest = url[len(SENTINEL_SCHEME) + 3 :]
-    netloc, _, path = rest.partition("/")
+    netloc, path = rest.partition("/")[::2]
     password = None
     if "@" in netloc:
-        auth, _, netloc = netloc.rpartition("@")
+        auth, netloc = netloc.rpartition("@")[::2]
         password = urllib.parse.unquote(auth.partition(":")[2]) or None
     sentinels = []
     for part in netloc.split(","):
-        host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
+        host, port = part.rpartition(":")[::2] if part.count(":") == 1 else (part, "")
         if not host or (port and not port.isdigit()):
             raise ValueError("bad sentinel address %r in %s" % (part, url))
         sentinels.append((host, int(port or 26379)))
-    name, _, db = path.partition("/")
+    name, db = path.partition("/")[::2]
     if not name or (db and not db.isdigit()):
         raise ValueError("%s: want %s://HOST:PORT[,HOST:PORT...]/NAME[/DB]" % (url, SENTINEL_SCHEME))
     return sentinels, name, int(db or 0), password
@@ -121,7 +121,7 @@ def _replies(buf: bytes) -> int:
                 i += 1
             return i <= len(lines)
         if head[:1] == b"*":
-            return all(one() for _ in range(max(int(head[1:]), 0)))
+            return all(one() for _n in range(max(int(head[1:]), 0)))
         return True
 
     while one():
