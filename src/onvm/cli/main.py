@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     cl = sub.add_parser("cluster", help="the global view in Redis: hosts, services, instances, rates")
     tp = sub.add_parser("top", help="the global view, live: hosts, instances, rates, busy, scale events")
     for p in (cl, tp):
-        p.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+        p.add_argument(
+            "--redis",
+            default="redis://127.0.0.1:6379/0",
+            help="the global view (replicated: redis+sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB])",
+        )
         p.add_argument(
             "--redis-password-file", metavar="FILE", help="the Redis password (%s)" % PASSWORD_FILE
         )

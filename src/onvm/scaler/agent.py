@@ -434,7 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="onvm-scaler", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--host", required=True, help="the onvm host this agent serves")
-    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL of the global view")
+    ap.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379/0",
+        help="Redis URL of the global view; replicated: redis+sentinel://HOST:PORT[,HOST:PORT...]/NAME[/DB]",
+    )
     ap.add_argument(
         "--redis-password-file", metavar="FILE", help="the Redis password (onvm.nfv.onvm_state makes one)"
     )
