@@ -30,8 +30,8 @@ Coordination between the scalers (global_view.py):
                                  minimum when hosts <lost> (comma-separated) were lost
 The scale queues (scale_queue.py):
   onvm:scaleq:<host>             stream of requests for <host>, consumer group "onvm-scaler"
-  onvm:pending                   sorted set of the ids of requests not finished, score = when
-                                 queued on their current host (ms): what orphans() looks at
+  onvm:pending                   sorted set of the stream entries not finished, "<host> <entry id>",
+                                 score = when queued there (ms): what orphans() looks at
   onvm:req:<id>                  hash: state, host, entry, attempt, detail, updated_ms
   onvm:req:<id>:begun            SET NX by the first begin() of request <id>
   onvm:req:<id>:move:<attempt>   lock of the one mover of (<id>, <attempt>)

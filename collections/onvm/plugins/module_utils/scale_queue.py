@@ -6,8 +6,8 @@ Its keys are keys.py's (the whole Redis layout):
                                  (fields: see ScaleRequest.to_fields), read through the
                                  consumer group "onvm-scaler"; the consumer is <host>'s
                                  daemon, named after the host
-  onvm:pending                   sorted set: id of each request not finished -> ms queued
-                                 on its current host (what stuck() reads)
+  onvm:pending                   sorted set: "<host> <entry id>" of each entry not finished
+                                 -> ms queued on that host (what stuck() reads)
   onvm:req:<id>                  hash: state (queued | started | done | failed), host,
                                  entry (stream entry id), attempt, detail, updated_ms;
                                  expires a day after its last change
@@ -132,25 +132,26 @@ def _flat(fields: Mapping[str, str]) -> list[str]:
 
 # XADD, the state hash and the pending index in one atomic step, so that
 # the hash names the entry.
-# KEYS: stream, state hash, pending index; ARGV: host, attempt, updated_ms, ttl_ms, req id,
-# field, value...
+# KEYS: stream, state hash, pending index; ARGV: host, attempt, updated_ms, ttl_ms, field, value...
 _ENQUEUE = """
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 6))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
 redis.call('HSET', KEYS[2], 'state', 'queued', 'host', ARGV[1], 'entry', id,
            'attempt', ARGV[2], 'detail', '', 'updated_ms', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1] .. ' ' .. id)
 return id
 """
 
 # Re-place an orphan, if it is still there and not done (else nil).
 # KEYS: dead host's stream, new host's stream, state hash, pending index;
-# ARGV: entry id, group, to_host, attempt, updated_ms, ttl_ms, detail, req id, field, value...
+# ARGV: entry id, group, to_host, attempt, updated_ms, ttl_ms, detail, the old entry's index
+# member, field, value...
 _MOVE = """
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
 if redis.call('HGET', KEYS[3], 'state') == 'done' then return false end
 local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 9))
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[8])
+redis.call('ZREM', KEYS[4], ARGV[8])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3] .. ' ' .. id)
 redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[3], 'state', 'queued', 'host', ARGV[3], 'entry', id,
@@ -173,7 +174,6 @@ def enqueue(r: Any, req: ScaleRequest, now_ms: int | None = None) -> str:
         req.attempt,
         now,
         STATE_TTL_MS,
-        req.id,
         *_flat(req.to_fields()),
     )
     return _s(entry)
@@ -272,7 +272,7 @@ def ack(
     p = r.pipeline(transaction=True)
     p.xack(stream_key(host), GROUP, entry_id)
     p.xdel(stream_key(host), entry_id)
-    p.zrem(keys.PENDING, req.id)
+    p.zrem(keys.PENDING, _member(host, entry_id))
     p.hset(
         state_key(req.id),
         mapping={
@@ -309,47 +309,49 @@ def begin(r: Any, req: ScaleRequest) -> bool:
     )
 
 
+def _member(host: str, entry: str) -> str:
+    """A stream entry's member in the pending index."""
+    return "%s %s" % (host, entry)
+
+
 def stuck(r: Any, timeout_ms: int, now_ms: int) -> list[tuple[str, str, ScaleRequest]]:
-    """(host, entry id, request) of every request not finished, queued on
-    its current host more than ``timeout_ms`` before ``now_ms``, by host,
-    then entry id: one read of the pending index, as long as the answer.
-    Ids whose request is finished or whose entry is gone leave the index on
-    the way; a done request's entry still on a stream (a second delivery of
-    one that was moved and carried out) is deleted."""
-    ids = [_s(i) for i in r.zrangebyscore(keys.PENDING, "-inf", now_ms - timeout_ms)]
-    if not ids:
+    """(host, entry id, request) of every entry not finished, queued on its
+    host more than ``timeout_ms`` before ``now_ms``, by host, then entry id:
+    one read of the pending index, as long as the answer.  Entries that are
+    gone leave the index on the way, and so do those of a request that is
+    done (a second delivery of one that was moved and carried out: deleted)."""
+    members = [_s(m) for m in r.zrangebyscore(keys.PENDING, "-inf", now_ms - timeout_ms)]
+    if not members:
         return []
+    where = [tuple(m.split(" ", 1)) for m in members]
     p = r.pipeline(transaction=False)
-    for i in ids:
-        p.hmget(state_key(i), "state", "host", "entry")
-    states = p.execute()
+    for host, entry in where:
+        p.xrange(stream_key(host), entry, entry)
+    got = p.execute()
     found: list[tuple[str, str, ScaleRequest]] = []
-    finished: list[str] = []
-    done_entries: list[tuple[str, str]] = []
-    where: list[tuple[str, str, str]] = []
-    for i, (st, host, entry) in zip(ids, states, strict=True):
-        if st is None or host is None or entry is None:
-            finished.append(i)  # expired, or never had a state
-        elif _s(st) == "done":  # "failed" by mark() is retried; by ack() it left the index
-            finished.append(i)
-            done_entries.append((_s(host), _s(entry)))
-        else:
-            where.append((i, _s(host), _s(entry)))
-    if where:
+    gone: list[str] = []
+    for m, (host, entry), rows in zip(members, where, got, strict=True):
+        try:
+            found.append((host, entry, ScaleRequest.from_fields(rows[0][1])))
+        except (IndexError, KeyError, ValueError):
+            gone.append(m)  # acked and deleted, moved, or malformed: nothing left to move
+    done: list[tuple[str, str]] = []
+    if found:
         p = r.pipeline(transaction=False)
-        for _i, host, entry in where:
-            p.xrange(stream_key(host), entry, entry)
-        for (i, host, entry), got in zip(where, p.execute(), strict=True):
-            try:
-                found.append((host, entry, ScaleRequest.from_fields(got[0][1])))
-            except (IndexError, KeyError, ValueError):
-                finished.append(i)  # its entry is gone: nothing left to move
-    if finished or done_entries:
+        for _h, _e, req in found:
+            p.hget(state_key(req.id), "state")
+        states = p.execute()
+        done = [
+            (h, e)
+            for (h, e, _q), st in zip(found, states, strict=True)
+            if st is not None and _s(st) == "done"
+        ]
+        found = [o for o, st in zip(found, states, strict=True) if st is None or _s(st) != "done"]
+    if gone or done:
         p = r.pipeline(transaction=False)
-        if finished:
-            p.zrem(keys.PENDING, *finished)
-        for host, entry in done_entries:
-            p.xdel(stream_key(host), entry)
+        p.zrem(keys.PENDING, *gone, *(_member(h, e) for h, e in done))
+        for h, e in done:
+            p.xdel(stream_key(h), e)
         p.execute()
     return sorted(found, key=lambda o: (o[0], o[1]))
 
@@ -385,7 +387,7 @@ def move(
         now_ms,
         STATE_TTL_MS,
         "moved from %s" % from_host,
-        req.id,
+        _member(from_host, entry_id),
         *_flat(new.to_fields()),
     )
     return None if entry is None else new
