@@ -137,6 +137,12 @@ def test_services_view_has_the_hosts_that_run_or_declare_the_service_and_no_othe
     assert global_view.services_view(client, {"fw"}, now)["declared"] == {"fw": {"runs": (1, 3)}}
     # the whole view (the CLI's) has every live host
     assert sorted(global_view.view(client)["hosts"]) == ["other", "runs"]
+    # an instance stopped since the last heartbeat is gone from the next one's view
+    global_view.publish(client, "runs", 8, [inst("fw", 1, 0.5)], now + 100)
+    assert [i["instance"] for i in global_view.view(client)["services"]["fw"]] == [1]
+    assert "nat" not in global_view.view(client)["services"] or all(
+        i["host"] != "runs" for i in global_view.view(client)["services"]["nat"]
+    )
 
 
 def test_membership_says_who_joined_changed_and_left(redis_server: RedisServer) -> None:

@@ -264,8 +264,9 @@ def publish(
         record["totals"] = json.dumps(totals)
     p.hset(keys.host(host), mapping=record)
     p.pexpire(keys.host(host), HEARTBEAT_TTL_MS)
+    p.delete(keys.instances(host))  # instances gone since the last heartbeat go with it
     if announce is not None:
-        p.delete(keys.left(host), keys.instances(host))
+        p.delete(keys.left(host))
         p.hset(keys.SERVICES, host, " ".join(services))
         for svc, (lo, hi) in announce.items():
             p.hset(keys.declared(svc), host, json.dumps([lo, hi]))
