@@ -98,11 +98,6 @@ class Detector:
             )
             self.under.setdefault(svc, _History()).add(now, spare, self._keep)
 
-    def pending(self, now: float) -> bool:
-        """Some service here was at its limit in the newest sample: a
-        scale-out may be due within a window (the agent reads the view)."""
-        return any(h.samples and h.samples[-1][1] for h in self.over.values())
-
     def overloaded(self, now: float) -> list[str]:
         return sorted(s for s, h in self.over.items() if h.held(now, self.policy.window))
 

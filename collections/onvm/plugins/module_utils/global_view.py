@@ -326,7 +326,7 @@ def first_to_say_below(r: Any, service: str, lost: str, host: str) -> bool:
 
 
 def has_left(r: Any, host: str) -> bool:
-    return bool(r.exists(keys.left(host)))
+    return host in left_among(r, [host])
 
 
 def left_among(r: Any, hosts: Sequence[str]) -> set[str]:
